@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny LIBERO-layout files written in the tests themselves (no downloads)."""
+import json
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import h5py
+import numpy as np
+import pytest
+
+
+def write_raw(path, lengths=(12, 9), size=16, convention="opengl", language=None):
+    """Write a task file with plain h5py, the way LIBERO's create_dataset.py lays it out.
+
+    Frame t of demo d is filled with the value 10 * d + t in channel 0, and pixel (0, 0) is marked
+    255 in channel 1 *as stored*, so tests can see both the content and the orientation.
+    Returns the stored (not rotated) agentview images per demo.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = []
+    with h5py.File(path, "w") as f:
+        g = f.create_group("data")
+        for d, T in enumerate(lengths):
+            imgs = np.zeros((T, size, size, 3), np.uint8)
+            imgs[..., 0] = (10 * d + np.arange(T))[:, None, None]
+            imgs[:, 0, 0, 1] = 255
+            stored.append(imgs)
+            demo = g.create_group(f"demo_{d}")
+            demo.create_dataset("actions", data=np.linspace(-1, 1, T * 7).reshape(T, 7))
+            demo.create_dataset("obs/agentview_rgb", data=imgs)
+            demo.create_dataset("obs/eye_in_hand_rgb", data=imgs)
+            demo.create_dataset("obs/ee_pos", data=np.zeros((T, 3)))
+            demo.create_dataset("obs/ee_ori", data=np.zeros((T, 3)))
+            demo.create_dataset("obs/gripper_states", data=np.zeros((T, 2)))
+            demo.create_dataset("obs/joint_states", data=np.zeros((T, 7)))
+            demo.create_dataset("states", data=np.zeros((T, 20)))
+            demo.create_dataset("dones", data=(np.arange(T) == T - 1).astype(np.uint8))
+            demo.attrs["num_samples"] = T
+        if convention is not None:
+            g.attrs["macros_image_convention"] = convention
+        g.attrs["problem_info"] = json.dumps({"language_instruction": language or "pick the akita black bowl"})
+        g.attrs["num_demos"] = len(lengths)
+    return stored
+
+
+@pytest.fixture
+def raw_file(tmp_path):
+    path = tmp_path / "libero_spatial" / "pick_up_the_black_bowl_on_the_plate_demo.hdf5"
+    stored = write_raw(path)
+    return path, stored
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """Two suites x 2 tasks x 3 demos of 40-42 steps at 32x32, written with data.write_task_file."""
+    import data
+    return data.write_synthetic(tmp_path_factory.mktemp("libero"), suites=("libero_spatial", "libero_object"),
+                                tasks=2, demos=3, T=40, size=32)
