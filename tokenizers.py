@@ -1,0 +1,756 @@
+"""The three frozen tokenizers of CoWVLA: FAST actions, instruction text, VQGAN keyframes.
+
+The VLA decoder (Sec. 3.3-3.4) predicts one token sequence mixing instruction tokens T, keyframe
+tokens v_q and action tokens A_q. As in the paper these tokenizers are trained before any VLA
+training and then frozen:
+
+    FASTTokenizer   action chunk (l_a, D) -> DCT-II per dim -> x scale, round -> low frequencies
+                    first -> BPE  (Pertsch et al. 2025, arXiv 2501.09747)
+    TextTokenizer   SentencePiece BPE over the dataset's instructions, byte fallback
+    VQGAN           taming-style conv encoder/decoder + FSQ (default) or l2-normalised VQ
+                    (Esser et al. 2021; Mentzer et al. 2024), one model for both cameras
+
+Commands (tiny = CPU minutes; drop --tiny on a GPU for the default 128² config):
+    python tokenizers.py fit --data DATA --out runs/tokenizers            # FAST + text (+ stats.json)
+    python tokenizers.py train-vqgan --data DATA --out runs/vqgan --tiny  # image tokenizer
+    python tokenizers.py cache --data DATA --vqgan runs/vqgan             # keyframe ids, once
+    python tokenizers.py report --data DATA --tokenizers runs/tokenizers --vqgan runs/vqgan
+
+Note: this module's name shadows the Hugging Face `tokenizers` package for scripts run from the
+repository root (SPEC §3); nothing here imports transformers.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import data as D
+
+_BASE = 0x4E00  # integers are written as CJK characters for SentencePiece: no whitespace, no control chars
+
+
+def _train_sentencepiece(sentences: list[str], vocab_size: int, byte_fallback=True, **kw) -> bytes:
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="bpe",
+        character_coverage=1.0, byte_fallback=byte_fallback, hard_vocab_limit=False, minloglevel=2,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, **kw)
+    return model.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------
+# FAST action tokenizer (SPEC §2)
+
+def dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix C (n, n): coefficients = C @ x along time, inverse x = C.T @ coeffs."""
+    k, t = np.arange(n)[:, None], np.arange(n)[None, :]
+    C = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * t + 1) * k / (2 * n))
+    C[0] /= np.sqrt(2.0)
+    return C
+
+
+class FASTTokenizer:
+    """FAST: frequency-space action sequence tokenisation.
+
+    encode: normalised chunk (l_a, D) in [-1, 1] -> DCT-II (norm='ortho') along time per dim ->
+            round(scale * coeffs) -> flatten row-major (frequency 0 of every dim, then frequency 1, ...)
+            -> shift by the minimum coefficient seen at fit time -> BPE ids.
+    decode: never raises. Unknown / out-of-range ids are dropped, the coefficient sequence is
+            truncated or zero-padded to l_a * D (missing high frequencies = 0), then un-shifted,
+            reshaped, divided by scale and inverse-DCT'd; the result is clipped to [-1, 1].
+    Rounding bound: each coefficient is off by at most 0.5 / scale, so each action value by at most
+    0.5 * sqrt(l_a) / scale (orthonormal inverse) in normalised units; coefficients outside the fit
+    range are clipped to it.
+    """
+
+    def __init__(self, l_a=10, D=7, scale=10.0, vocab_size=1024, min_coeff=0, max_coeff=0, sp_model=b""):
+        self.l_a, self.D, self.scale, self.vocab_size = l_a, D, float(scale), vocab_size
+        self.min_coeff, self.max_coeff = int(min_coeff), int(max_coeff)
+        self.C = dct_matrix(l_a)  # (l_a, l_a)
+        self.sp = spm.SentencePieceProcessor(model_proto=sp_model) if sp_model else None
+        self._sp_model = sp_model
+
+    def coefficients(self, chunks: np.ndarray) -> np.ndarray:
+        """(..., l_a, D) normalised -> (..., l_a * D) integer DCT coefficients, low frequencies first."""
+        c = np.einsum("kt,...td->...kd", self.C, np.asarray(chunks, np.float64))  # (..., l_a, D)
+        return np.round(c * self.scale).astype(np.int64).reshape(*c.shape[:-2], -1)
+
+    def _to_text(self, coeffs: np.ndarray) -> str:
+        c = np.clip(coeffs, self.min_coeff, self.max_coeff) - self.min_coeff
+        return "".join(chr(_BASE + int(v)) for v in c)
+
+    def fit(self, chunks: np.ndarray) -> "FASTTokenizer":
+        """chunks: (n, l_a, D) normalised training chunks."""
+        coeffs = self.coefficients(chunks)  # (n, l_a D)
+        self.min_coeff, self.max_coeff = int(coeffs.min()), int(coeffs.max())
+        # every integer in the fit range is a base symbol (one extra sentence lists them all, so a value
+        # unseen in training still encodes; encode clips to the range, so no byte fallback is needed)
+        n_sym = self.max_coeff - self.min_coeff + 1
+        self._sp_model = _train_sentencepiece(
+            [self._to_text(c) for c in coeffs] + [self._to_text(np.arange(self.min_coeff, self.max_coeff + 1))],
+            max(self.vocab_size, n_sym + 1), byte_fallback=False,
+            split_by_unicode_script=False,
+            split_by_whitespace=False, add_dummy_prefix=False, remove_extra_whitespaces=False,
+            normalization_rule_name="identity", max_sentencepiece_length=16)
+        self.sp = spm.SentencePieceProcessor(model_proto=self._sp_model)
+        self.vocab_size = self.sp.get_piece_size()
+        return self
+
+    def encode(self, chunk: np.ndarray) -> list[int]:
+        """(l_a, D) normalised chunk -> BPE ids in [0, vocab_size)."""
+        return self.sp.encode(self._to_text(self.coefficients(chunk)))
+
+    def decode(self, ids, l_a: int | None = None, D: int | None = None) -> np.ndarray:
+        """ids -> (l_a, D) normalised chunk in [-1, 1]; any id sequence is accepted (see class doc)."""
+        l_a, D = l_a or self.l_a, D or self.D
+        ids = [int(i) for i in ids if 0 <= int(i) < self.vocab_size]
+        text = self.sp.decode(ids) if ids else ""
+        n_sym = self.max_coeff - self.min_coeff + 1
+        coeffs = [ord(ch) - _BASE + self.min_coeff for ch in text if 0 <= ord(ch) - _BASE < n_sym]
+        flat = np.zeros(l_a * D)
+        flat[: min(len(coeffs), l_a * D)] = coeffs[: l_a * D]
+        c = flat.reshape(l_a, D) / self.scale  # (l_a, D) frequency x dim
+        C = self.C if l_a == self.l_a else dct_matrix(l_a)
+        return np.clip(C.T @ c, -1, 1)
+
+    def save(self, out: Path):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "fast.model").write_bytes(self._sp_model)
+        cfg = {k: getattr(self, k) for k in ("l_a", "D", "scale", "vocab_size", "min_coeff", "max_coeff")}
+        (out / "fast.json").write_text(json.dumps(cfg, indent=1))
+
+    @classmethod
+    def load(cls, out: Path) -> "FASTTokenizer":
+        out = Path(out)
+        try:
+            cfg = json.loads((out / "fast.json").read_text())
+            return cls(**cfg, sp_model=(out / "fast.model").read_bytes())
+        except FileNotFoundError as e:
+            raise D.DataError(f"{e.filename}: FAST tokenizer not found (run `python tokenizers.py fit "
+                              f"--data DATA --out {out}`)") from None
+
+
+def naive_bins(chunks: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Baseline: each normalised value -> one of `bins` uniform bins on [-1, 1] -> its centre (l_a D tokens)."""
+    idx = np.clip(np.floor((np.asarray(chunks) + 1) / 2 * bins), 0, bins - 1)
+    return (idx + 0.5) / bins * 2 - 1
+
+
+def action_chunks(data: D.LiberoData, stats, l_a: int, stride: int | None = None) -> np.ndarray:
+    """All normalised (l_a, 7) chunks of the dataset, non-overlapping by default -> (n, l_a, 7)."""
+    out = []
+    for i in range(len(data)):
+        a = stats["actions"].normalize(data.read(i, "actions"))  # (T, 7)
+        for s in range(0, len(a) - l_a + 1, stride or l_a):
+            out.append(a[s: s + l_a])
+    if not out:
+        raise D.DataError(f"{data.files[0]}: no episode has {l_a} steps; cannot fit FAST with l_a={l_a}")
+    return np.stack(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Text tokenizer
+
+class TextTokenizer:
+    """SentencePiece BPE trained on the instructions; byte fallback so unseen words still encode."""
+
+    def __init__(self, sp_model: bytes):
+        self._sp_model = sp_model
+        self.sp = spm.SentencePieceProcessor(model_proto=sp_model)
+        self.vocab_size = self.sp.get_piece_size()
+
+    @classmethod
+    def fit(cls, instructions: list[str], vocab_size: int = 512) -> "TextTokenizer":
+        # The instructions of one benchmark are few; repeat them so BPE sees every merge often enough.
+        return cls(_train_sentencepiece(sorted(set(instructions)) * 4, vocab_size))
+
+    def encode(self, text: str) -> list[int]:
+        return self.sp.encode(text.lower().strip())
+
+    def decode(self, ids) -> str:
+        return self.sp.decode([int(i) for i in ids if 0 <= int(i) < self.vocab_size])
+
+    def save(self, out: Path):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "text.model").write_bytes(self._sp_model)
+
+    @classmethod
+    def load(cls, out: Path) -> "TextTokenizer":
+        path = Path(out) / "text.model"
+        if not path.exists():
+            raise D.DataError(f"{path}: text tokenizer not found (run `python tokenizers.py fit`)")
+        return cls(path.read_bytes())
+
+
+# ----------------------------------------------------------------------------------------------
+# VQGAN keyframe tokenizer (taming-transformers layout; SPEC §2)
+#   axes: B batch, C channels, H W image size, h w token grid (H / factor), K code dim
+
+@dataclass
+class VQGANConfig:
+    image_size: int = 128
+    ch: int = 64                     # base channels
+    ch_mult: tuple = (1, 1, 2, 2)    # one level per entry; factor = 2 ** (len - 1)
+    num_res_blocks: int = 2
+    quantizer: str = "fsq"           # "fsq" (default) or "vq"
+    levels: tuple = (8, 5, 5, 5)     # FSQ levels -> prod = 1000 codes
+    codebook_size: int = 1024        # VQ only
+    code_dim: int = 8                # VQ only: l2-normalised low-dimensional codes
+    beta: float = 0.25               # VQ commitment weight
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+    @property
+    def n_codes(self) -> int:
+        return int(np.prod(self.levels)) if self.quantizer == "fsq" else self.codebook_size
+
+    @property
+    def z_dim(self) -> int:
+        return len(self.levels) if self.quantizer == "fsq" else self.code_dim
+
+    @classmethod
+    def tiny(cls, **kw):
+        return cls(**{"image_size": 64, "ch": 16, "ch_mult": (1, 2, 4, 4), "num_res_blocks": 1, **kw})
+
+
+def _norm(c):
+    return nn.GroupNorm(min(32, c // 4), c, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> swish -> conv, twice, with a (1x1) skip."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.body = nn.Sequential(_norm(cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1),
+                                  _norm(cout), nn.SiLU(), nn.Conv2d(cout, cout, 3, padding=1))
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x):
+        return self.skip(x) + self.body(x)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over the h*w positions (lowest resolution only)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.norm, self.qkv, self.proj = _norm(c), nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(-1, -2).unbind(1)  # (B, HW, C)
+        y = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]          # (B, HW, C)
+        return x + self.proj(y.transpose(1, 2).reshape(B, C, H, W))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: VQGANConfig):
+        super().__init__()
+        chs = [cfg.ch * m for m in cfg.ch_mult]
+        layers, cin = [nn.Conv2d(3, chs[0], 3, padding=1)], chs[0]
+        for i, c in enumerate(chs):
+            for _ in range(cfg.num_res_blocks):
+                layers.append(ResBlock(cin, c))
+                cin = c
+            if i < len(chs) - 1:
+                layers.append(nn.Conv2d(c, c, 3, stride=2, padding=1))  # stride-2 downsampling
+        layers += [ResBlock(cin, cin), AttnBlock(cin), ResBlock(cin, cin), _norm(cin), nn.SiLU(),
+                   nn.Conv2d(cin, cfg.z_dim, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)  # (B, 3, H, W) -> (B, K, h, w)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: VQGANConfig):
+        super().__init__()
+        chs = [cfg.ch * m for m in cfg.ch_mult][::-1]
+        layers = [nn.Conv2d(cfg.z_dim, chs[0], 3, padding=1), ResBlock(chs[0], chs[0]), AttnBlock(chs[0]),
+                  ResBlock(chs[0], chs[0])]
+        cin = chs[0]
+        for i, c in enumerate(chs):
+            for _ in range(cfg.num_res_blocks + 1):
+                layers.append(ResBlock(cin, c))
+                cin = c
+            if i < len(chs) - 1:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)]
+        layers += [_norm(cin), nn.SiLU(), nn.Conv2d(cin, 3, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z)  # (B, K, h, w) -> (B, 3, H, W)
+
+
+class FSQ(nn.Module):
+    """Finite scalar quantisation (Mentzer et al. 2024): bound each of K dims to L_k levels, round with
+    a straight-through gradient; the code index is the mixed-radix number of the K level indices."""
+
+    def __init__(self, levels):
+        super().__init__()
+        L = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("L", L, persistent=False)
+        self.register_buffer("basis", torch.cumprod(torch.cat([torch.ones(1), L[:-1]]), 0), persistent=False)
+
+    def forward(self, z):  # (B, K, h, w)
+        L = self.L.view(1, -1, 1, 1)
+        half = (L - 1) / 2
+        offset = torch.where(L % 2 == 0, 0.5, 0.0)
+        bounded = torch.tanh(z + torch.atanh(offset / half)) * half - offset  # in [-(L-1)/2 - off, ...]
+        q = bounded + (torch.round(bounded) - bounded).detach()              # straight-through
+        idx = ((q + offset + half) * self.basis.view(1, -1, 1, 1)).sum(1).round().long()  # (B, h, w)
+        return q / half, idx, z.new_zeros(())
+
+    def embed(self, idx):  # (B, h, w) -> (B, K, h, w)
+        L = self.L.view(1, -1, 1, 1)
+        half, offset = (L - 1) / 2, torch.where(L % 2 == 0, 0.5, 0.0)
+        digits = (idx[:, None] // self.basis.view(1, -1, 1, 1).long()) % L.long()
+        return (digits - offset - half) / half
+
+
+class VQ(nn.Module):
+    """Vector quantisation with l2-normalised low-dimensional codes (improved VQGAN) and the VQ-VAE loss
+        L_q = ||sg[z] - e||^2 + beta ||z - sg[e]||^2,   straight-through gradient;
+    codes unused for `restart_after` steps are re-initialised from encoder outputs (dead-code restart)."""
+
+    def __init__(self, n_codes, dim, beta=0.25, restart_after=200):
+        super().__init__()
+        self.beta, self.restart_after = beta, restart_after
+        self.codebook = nn.Parameter(F.normalize(torch.randn(n_codes, dim), dim=-1))
+        self.register_buffer("unused", torch.zeros(n_codes, dtype=torch.long))
+
+    def forward(self, z):  # (B, K, h, w)
+        B, K, h, w = z.shape
+        z = F.normalize(z, dim=1)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, K)                     # (B h w, K)
+        codes = F.normalize(self.codebook, dim=-1)                      # (n, K)
+        idx = (flat @ codes.t()).argmax(-1)                             # nearest on the sphere
+        e = codes[idx]
+        loss = F.mse_loss(e, flat.detach()) + self.beta * F.mse_loss(flat, e.detach())
+        q = flat + (e - flat).detach()
+        if self.training:
+            with torch.no_grad():
+                used = torch.zeros_like(self.unused, dtype=torch.bool)
+                used[idx] = True
+                self.unused.mul_(~used).add_(~used)
+                dead = (self.unused > self.restart_after).nonzero().flatten()
+                if len(dead):
+                    self.codebook.data[dead] = flat[torch.randint(len(flat), (len(dead),), device=z.device)]
+                    self.unused[dead] = 0
+        return q.view(B, h, w, K).permute(0, 3, 1, 2), idx.view(B, h, w), loss
+
+    def embed(self, idx):
+        return F.normalize(self.codebook, dim=-1)[idx].permute(0, 3, 1, 2)  # (B, K, h, w)
+
+
+class VQGAN(nn.Module):
+    """encode(images (B, 3, H, W) in [-1, 1]) -> ids (B, h, w); decode(ids) -> images."""
+
+    def __init__(self, cfg: VQGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder, self.decoder = Encoder(cfg), Decoder(cfg)
+        self.quantizer = FSQ(cfg.levels) if cfg.quantizer == "fsq" else VQ(cfg.codebook_size, cfg.code_dim, cfg.beta)
+
+    def forward(self, x):
+        q, idx, q_loss = self.quantizer(self.encoder(x))
+        return self.decoder(q), idx, q_loss
+
+    @torch.no_grad()
+    def encode(self, x):
+        return self.quantizer(self.encoder(x))[1]  # (B, h, w) int64 in [0, n_codes)
+
+    @torch.no_grad()
+    def decode(self, idx):
+        return self.decoder(self.quantizer.embed(idx)).clamp(-1, 1)  # (B, 3, H, W)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (pix2pix / taming NLayerDiscriminator): one real/fake logit per patch."""
+
+    def __init__(self, ch=64, n_layers=3):
+        super().__init__()
+        layers, c = [nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2)], ch
+        for i in range(1, n_layers + 1):
+            c_next = ch * min(2 ** i, 8)
+            layers += [nn.Conv2d(c, c_next, 4, 2 if i < n_layers else 1, 1, bias=False),
+                       nn.GroupNorm(min(32, c_next // 4), c_next), nn.LeakyReLU(0.2)]
+            c = c_next
+        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class FrameView(torch.utils.data.Dataset):
+    """Every (episode, step, camera) frame of the given episodes -> (3, S, S) in [-1, 1]."""
+
+    def __init__(self, data: D.LiberoData, episodes: list[int], image_size: int):
+        self.data, self.image_size = data, image_size
+        self.items = [(i, t, cam) for i in episodes for t in range(data.episodes[i].length) for cam in D.CAMERAS]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, idx):
+        i, t, cam = self.items[idx]
+        return D.frames_to_tensor(self.data.images(i, cam, [t]), self.image_size)[0]
+
+
+def heldout_episodes(n: int) -> list[int]:
+    """Every 10th episode (at least one) is held out from VQGAN training for PSNR."""
+    return [i for i in range(n) if i % 10 == 9] or [n - 1]
+
+
+def psnr(x, y) -> torch.Tensor:
+    """Per-image PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(4.0 / mse)
+
+
+@torch.no_grad()
+def evaluate_vqgan(model: VQGAN, frames: torch.Tensor, batch_size=32) -> dict:
+    """PSNR, codebook usage and perplexity on a tensor of frames (n, 3, S, S)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    scores, counts = [], torch.zeros(model.cfg.n_codes)
+    for b in frames.split(batch_size):
+        ids = model.encode(b.to(dev))
+        scores.append(psnr(model.decode(ids).float().cpu(), b))
+        counts += torch.bincount(ids.flatten().cpu(), minlength=model.cfg.n_codes)
+    p = counts / counts.sum()
+    return {"psnr": torch.cat(scores).mean().item(), "usage": (counts > 0).float().mean().item(),
+            "perplexity": torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()}
+
+
+def save_png(path: Path, rows: list[torch.Tensor]):
+    """rows of (n, 3, S, S) images in [-1, 1] -> one PNG grid (originals above reconstructions)."""
+    from PIL import Image
+    grid = torch.cat([torch.cat(list(r), -1) for r in rows], -2)             # (3, rows S, n S)
+    arr = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(arr).save(path)
+
+
+def load_vqgan(run_dir, device="cpu") -> VQGAN:
+    from model import load_config, load_weights
+    cfg = load_config(run_dir)["vqgan"]
+    model = VQGAN(VQGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
+    return load_weights(run_dir, model, device).to(device).eval()
+
+
+def train_vqgan(args):
+    from model import RunLog, cosine_lr, load_train_state, pick_device, save_checkpoint, seed_everything
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    out = Path(args.out)
+    base = VQGANConfig.tiny() if args.tiny else VQGANConfig()
+    over = {"image_size": args.image_size, "quantizer": args.quantizer,
+            "levels": tuple(args.levels) if args.levels else None, "codebook_size": args.codebook_size}
+    if args.downsample:  # one level per factor of 2: drop levels, or repeat the widest one
+        n = int(math.log2(args.downsample)) + 1
+        over["ch_mult"] = (base.ch_mult + (base.ch_mult[-1],) * n)[:n]
+    cfg = VQGANConfig(**{**asdict(base), **{k: v for k, v in over.items() if v is not None}})
+    data = D.LiberoData(args.data, progress=True)
+    held = heldout_episodes(len(data))
+    train_eps = [i for i in range(len(data)) if i not in held] or held
+    config = {"stage": "vqgan", "vqgan": asdict(cfg), "args": vars(args), "heldout_episodes": held,
+              "data": str(args.data)}
+    print(json.dumps(config, indent=1, default=str))
+    model = VQGAN(cfg).to(device)
+    disc = PatchDiscriminator(cfg.ch).to(device) if args.gan_start >= 0 else None
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9)) if disc else None
+    print(f"VQGAN: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params, factor {cfg.factor} "
+          f"({cfg.image_size // cfg.factor}x{cfg.image_size // cfg.factor} tokens), {cfg.quantizer} "
+          f"with {cfg.n_codes} codes, {len(train_eps)} train / {len(held)} held-out episodes, device {device}")
+    step = 0
+    state = load_train_state(out) if args.resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if disc and "disc" in state:
+            disc.load_state_dict(state["disc"])
+            opt_d.load_state_dict(state["optimizer_d"])
+        step = state["step"]
+        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    loader = D.make_loader(FrameView(data, train_eps, cfg.image_size), args.batch_size, seed=args.seed + step,
+                           workers=args.workers, drop_last=True)
+    eval_view = FrameView(data, held, cfg.image_size)
+    g = torch.Generator().manual_seed(0)
+    eval_idx = torch.randperm(len(eval_view), generator=g)[: args.eval_frames].tolist()
+    eval_frames = torch.stack([eval_view[i] for i in eval_idx])                 # (n, 3, S, S)
+    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log, it, since = RunLog(out), iter(loader), 0
+    from tqdm import tqdm
+    bar = tqdm(total=args.steps, initial=step, desc="vqgan", unit="step", disable=not sys.stderr.isatty())
+
+    def checkpoint():
+        metrics = evaluate_vqgan(model, eval_frames)
+        model.train()
+        with torch.no_grad():
+            recon = model.decode(model.encode(eval_frames[:8].to(device))).float().cpu()
+        save_png(out / "recon.png", [eval_frames[:8], recon])
+        ts = {"step": step, "optimizer": opt.state_dict()}
+        if disc:
+            ts.update(disc=disc.state_dict(), optimizer_d=opt_d.state_dict())
+        save_checkpoint(out, model, {**config, "step": step, "eval": metrics}, ts)
+        print(f"step {step}: held-out PSNR {metrics['psnr']:.2f} dB | code usage {metrics['usage']:.1%} | "
+              f"perplexity {metrics['perplexity']:.0f} | saved {out}", flush=True)
+        return metrics
+
+    model.train()
+    while step < args.steps:
+        try:
+            x = next(it).to(device)
+        except StopIteration:
+            it = iter(loader)
+            x = next(it).to(device)
+        lr = cosine_lr(step, args.steps, args.lr, args.lr * 0.1, args.warmup)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with amp:
+            x_hat, _, q_loss = model(x)
+        x_hat = x_hat.float()
+        # reconstruction: L1 + MSE (LPIPS omitted: no VGG weights offline — README deviation)
+        rec = F.l1_loss(x_hat, x) + args.mse_weight * F.mse_loss(x_hat, x)
+        loss, metrics = rec + q_loss, {"rec": rec.item(), "q": q_loss.item()}
+        if disc is not None and step >= args.gan_start:
+            g_loss = -disc(x_hat).mean()  # hinge generator loss
+            last = model.decoder.net[-1].weight
+            g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
+            g_gan = torch.autograd.grad(g_loss, last, retain_graph=True)[0]
+            w = (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, 1e4).detach()  # adaptive weight (taming)
+            loss = loss + args.gan_weight * w * g_loss
+            metrics["g"] = g_loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if disc is not None and step >= args.gan_start:
+            d_loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(x_hat.detach())).mean()  # hinge
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            metrics["d"] = d_loss.item()
+        step += 1
+        since += 1
+        bar.update(1)
+        if step % args.log_every == 0 or step == args.steps:
+            log(step, args.steps, since, loss=loss.item(), lr=lr, **metrics)
+            since = 0
+        if step % args.ckpt_every == 0 or step == args.steps:
+            checkpoint()
+    bar.close()
+    if state and state["step"] >= args.steps:
+        print(f"{out} already trained to step {state['step']} (>= --steps {args.steps})")
+        checkpoint()
+
+
+# ----------------------------------------------------------------------------------------------
+# Keyframe-id cache: run the VQGAN encoder once per frame, never per training step
+
+def cache_key(ep: D.Episode) -> str:
+    return f"{ep.suite}/{ep.file.name}/{ep.demo}"
+
+
+@torch.no_grad()
+def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, device="cpu") -> Path:
+    """Encode every frame of every episode, both cameras -> HDF5 `<key>` (T, 2, h, w) int16."""
+    import h5py
+    from tqdm import tqdm
+    model = load_vqgan(vqgan_dir, device)
+    out = Path(out or Path(vqgan_dir) / "keyframe_ids.hdf5")
+    tmp = out.with_name(f".{out.name}.tmp")
+    S = model.cfg.image_size
+    with h5py.File(tmp, "w") as f:
+        f.attrs.update(image_size=S, n_codes=model.cfg.n_codes, vqgan=str(vqgan_dir),
+                       cameras=json.dumps(list(D.CAMERAS)))
+        for i in tqdm(range(len(data)), desc="caching keyframe ids", unit="episode"):
+            ids = []
+            for cam in D.CAMERAS:
+                frames = D.frames_to_tensor(data.images(i, cam), S)           # (T, 3, S, S)
+                ids.append(torch.cat([model.encode(b.to(device)).cpu() for b in frames.split(batch_size)]))
+            f.create_dataset(cache_key(data.episodes[i]), data=torch.stack(ids, 1).numpy().astype(np.int16))
+    tmp.replace(out)
+    return out
+
+
+class KeyframeCache:
+    """Read side of the cache: ids(episode, steps) -> (n, 2 cameras, h, w) int64."""
+
+    def __init__(self, path):
+        import h5py
+        self.path = Path(path)
+        if not self.path.exists():
+            raise D.DataError(f"{self.path}: keyframe-id cache not found (run `python tokenizers.py "
+                              f"cache --data DATA --vqgan RUN`)")
+        self._h5py, self._f = h5py, None
+        with h5py.File(self.path, "r") as f:
+            self.image_size, self.n_codes = int(f.attrs["image_size"]), int(f.attrs["n_codes"])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_f": None, "_h5py": None}
+
+    def ids(self, ep: D.Episode, steps) -> torch.Tensor:
+        if self._f is None:
+            import h5py
+            self._f = h5py.File(self.path, "r")
+        key = cache_key(ep)
+        if key not in self._f:
+            raise D.DataError(f"{self.path}: no ids for {key}; the cache was built from other data — "
+                              f"rebuild it with `python tokenizers.py cache`")
+        arr = self._f[key][()]
+        return torch.from_numpy(arr[np.asarray(steps)].astype(np.int64))  # (n, 2, h, w)
+
+
+# ----------------------------------------------------------------------------------------------
+# fit / report
+
+def fit(args):
+    data = D.LiberoData(args.data, progress=True)
+    out = Path(args.out)
+    stats = D.compute_stats(data)
+    D.save_stats(stats, out / "stats.json")
+    chunks = action_chunks(data, stats, args.l_a, args.chunk_stride)
+    fast = FASTTokenizer(args.l_a, D.ACTION_DIM, args.scale, args.action_vocab).fit(chunks)
+    fast.save(out)
+    text = TextTokenizer.fit([e.instruction for e in data.episodes], args.text_vocab)
+    text.save(out)
+    (out / "config.json").write_text(json.dumps({"stage": "tokenizers", "args": vars(args), "data": str(args.data),
+                                                 "fast_vocab": fast.vocab_size, "text_vocab": text.vocab_size},
+                                                indent=1, default=str))
+    print(f"FAST: {len(chunks)} chunks of ({args.l_a}, 7), scale {args.scale}, vocab {fast.vocab_size}, "
+          f"coefficients in [{fast.min_coeff}, {fast.max_coeff}]")
+    print(f"text: {len(data.instructions)} instructions, vocab {text.vocab_size}")
+    print(f"wrote {out}/stats.json, fast.json, fast.model, text.model")
+
+
+def fast_report_rows(fast: FASTTokenizer, chunks: np.ndarray, stats) -> dict:
+    """Tokens per chunk and |error| in un-normalised action units for FAST and 256-bin binning."""
+    toks = np.array([len(fast.encode(c)) for c in chunks])
+    rec = np.stack([fast.decode(fast.encode(c)) for c in chunks])
+    raw = stats["actions"].unnormalize(chunks)
+    err = np.abs(stats["actions"].unnormalize(rec) - raw)
+    err_naive = np.abs(stats["actions"].unnormalize(naive_bins(chunks)) - raw)
+    return {"tokens_mean": toks.mean(), "tokens_max": toks.max(), "err_mean": err.mean(), "err_max": err.max(),
+            "naive_tokens": chunks.shape[1] * chunks.shape[2], "naive_err_mean": err_naive.mean(),
+            "naive_err_max": err_naive.max()}
+
+
+def report(args):
+    data = D.LiberoData(args.data)
+    out = Path(args.tokenizers)
+    stats = D.load_stats(out / "stats.json")
+    fast = FASTTokenizer.load(out)
+    chunks = action_chunks(data, stats, fast.l_a)
+    print(f"FAST on {len(chunks)} chunks of ({fast.l_a}, 7) from {args.data} (error in un-normalised action units)")
+    print(f"{'tokenizer':<28} {'tokens/chunk mean':>17} {'max':>5} {'|err| mean':>11} {'max':>9} {'tokens vs naive':>15}")
+    rows = {f"FAST scale {fast.scale:g} (fitted)": fast_report_rows(fast, chunks, stats)}
+    for s in args.scales:
+        refit = FASTTokenizer(fast.l_a, fast.D, s, args.action_vocab).fit(chunks)
+        rows[f"FAST scale {s:g} (refit here)"] = fast_report_rows(refit, chunks, stats)
+    r0 = next(iter(rows.values()))
+    print(f"{'naive 256-bin per dim':<28} {r0['naive_tokens']:>17.1f} {r0['naive_tokens']:>5} "
+          f"{r0['naive_err_mean']:>11.5f} {r0['naive_err_max']:>9.5f} {1:>14.2f}x")
+    for name, r in rows.items():
+        print(f"{name:<28} {r['tokens_mean']:>17.1f} {r['tokens_max']:>5} {r['err_mean']:>11.5f} "
+              f"{r['err_max']:>9.5f} {r['naive_tokens'] / r['tokens_mean']:>14.2f}x fewer")
+    text = TextTokenizer.load(out)
+    n = [len(text.encode(s)) for s in data.instructions]
+    ok = sum(text.decode(text.encode(s)) == s.lower() for s in data.instructions)
+    print(f"\ntext: {len(n)} instructions, tokens/instruction mean {np.mean(n):.1f} max {max(n)}, "
+          f"round trip exact for {ok}/{len(n)}, vocab {text.vocab_size}")
+    if args.vqgan:
+        model = load_vqgan(args.vqgan)
+        cfg = json.loads((Path(args.vqgan) / "config.json").read_text())
+        held = [i for i in cfg["heldout_episodes"] if i < len(data)] or heldout_episodes(len(data))
+        view = FrameView(data, held, model.cfg.image_size)
+        idx = torch.randperm(len(view), generator=torch.Generator().manual_seed(0))[: args.eval_frames]
+        m = evaluate_vqgan(model, torch.stack([view[int(i)] for i in idx]))
+        h = model.cfg.image_size // model.cfg.factor
+        print(f"\nVQGAN ({model.cfg.quantizer}, {model.cfg.n_codes} codes, {model.cfg.image_size}² -> {h}x{h} "
+              f"tokens) on {len(idx)} held-out frames: PSNR {m['psnr']:.2f} dB | code usage {m['usage']:.1%} | "
+              f"perplexity {m['perplexity']:.0f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Fit, train, cache and measure CoWVLA's tokenizers.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("fit", help="fit FAST (actions) and the text tokenizer; writes stats.json too")
+    s.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
+    s.add_argument("--out", default="runs/tokenizers", help="output directory")
+    s.add_argument("--l-a", type=int, default=10, help="action chunk length l_a (paper, LIBERO: 10)")
+    s.add_argument("--scale", type=float, default=10.0, help="FAST DCT scale before rounding (FAST default 10)")
+    s.add_argument("--action-vocab", type=int, default=1024, help="FAST BPE vocabulary size")
+    s.add_argument("--text-vocab", type=int, default=512, help="text SentencePiece vocabulary size (upper bound)")
+    s.add_argument("--chunk-stride", type=int, default=None, help="step between fitted chunks (default l_a)")
+    s = sub.add_parser("train-vqgan", help="train the keyframe (image) tokenizer")
+    s.add_argument("--data", required=True, help="LIBERO-format data (both cameras are used)")
+    s.add_argument("--out", default="runs/vqgan", help="output directory (checkpoints, recon.png, log.jsonl)")
+    s.add_argument("--tiny", action="store_true", help="tiny CPU config: 64², 32 channels, 3.0M params")
+    s.add_argument("--image-size", type=int, default=None, help="square input size (default 128, tiny 64)")
+    s.add_argument("--downsample", type=int, choices=[8, 16], default=None, help="spatial factor (default 8)")
+    s.add_argument("--quantizer", choices=["fsq", "vq"], default=None, help="FSQ (default) or l2-normalised VQ")
+    s.add_argument("--levels", type=int, nargs="+", default=None, help="FSQ levels (default 8 5 5 5 = 1000 codes)")
+    s.add_argument("--codebook-size", type=int, default=None, help="VQ codebook size (default 1024)")
+    s.add_argument("--steps", type=int, default=2000, help="optimisation steps")
+    s.add_argument("--batch-size", type=int, default=16, help="frames per step")
+    s.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (cosine to lr/10)")
+    s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    s.add_argument("--mse-weight", type=float, default=1.0, help="weight of the MSE term beside L1")
+    s.add_argument("--gan-start", type=int, default=-1, help="step at which the PatchGAN loss starts (-1: off)")
+    s.add_argument("--gan-weight", type=float, default=0.1, help="PatchGAN weight (times taming's adaptive weight)")
+    s.add_argument("--eval-frames", type=int, default=256, help="held-out frames for PSNR at each checkpoint")
+    s.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (+ recon.png)")
+    s.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    s.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt if present")
+    s = sub.add_parser("cache", help="encode every frame (both cameras) once; VLA training reads the ids")
+    s.add_argument("--data", required=True, help="LIBERO-format data")
+    s.add_argument("--vqgan", default="runs/vqgan", help="trained VQGAN run directory")
+    s.add_argument("--out", default=None, help="output HDF5 (default VQGAN/keyframe_ids.hdf5)")
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    s = sub.add_parser("report", help="measure the tokenizers (FAST vs naive binning, text, VQGAN PSNR)")
+    s.add_argument("--data", required=True, help="LIBERO-format data to measure on")
+    s.add_argument("--tokenizers", default="runs/tokenizers", help="output directory of `fit`")
+    s.add_argument("--vqgan", default=None, help="VQGAN run directory (optional)")
+    s.add_argument("--scales", type=float, nargs="*", default=[], help="also refit FAST at these scales and compare")
+    s.add_argument("--action-vocab", type=int, default=1024, help="vocabulary for the --scales refits")
+    s.add_argument("--eval-frames", type=int, default=512, help="held-out frames for the VQGAN figures")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "fit":
+            fit(args)
+        elif args.cmd == "train-vqgan":
+            train_vqgan(args)
+        elif args.cmd == "cache":
+            from model import pick_device
+            print(f"wrote {cache_keyframes(D.LiberoData(args.data), args.vqgan, args.out, device=pick_device(args.device))}")
+        elif args.cmd == "report":
+            report(args)
+    except (D.DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
