@@ -17,8 +17,12 @@ import random
 import time
 from pathlib import Path
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 
@@ -106,3 +110,275 @@ class RunLog:
             f.write(json.dumps(rec) + "\n")
         parts = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         print(f"step {step}/{total} | {parts} | {ms:.0f} ms/step", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# Latent Motion Extractor (Sec. 3.2): a video VAE whose latent splits into structure z_s and motion z_m
+
+@dataclass
+class ExtractorConfig:
+    frames: int = 16           # f
+    image_size: int = 128      # H = W
+    ch: int = 64               # per-frame conv encoder width
+    down: int = 3              # stride-2 stages: h = H / 2**down
+    d_z: int = 64              # channels of z
+    n_q: int = 4               # Q-Former queries (<= f): z_s has n_q entries along time
+    d_q: int = 64              # Q-Former width
+    qformer_layers: int = 4    # cross-attention every other layer (BLIP-2)
+    heads: int = 4
+    d_s: int = 4               # channels of z_s
+    s_down: int = 1            # stride-2 stages from z to z_s: h_s = h / 2**s_down
+    d_m: int = 8               # channels of z_m^h, z_m^w
+    m_down: int = 1            # stride-2 stages from z to z': h_m = h / 2**m_down
+    motion_input: str = "frames"  # "frames" (paper: z') or "diff" (summary: z'[t] - z'[t-1])
+
+    @property
+    def h(self):
+        return self.image_size // 2 ** self.down
+
+    @property
+    def h_s(self):
+        return self.h // 2 ** self.s_down
+
+    @property
+    def h_m(self):
+        return self.h // 2 ** self.m_down
+
+    @property
+    def D_m(self):
+        return self.frames * self.d_m * (self.h_m + self.h_m)  # f * d_m * (h_m + w_m)
+
+    @classmethod
+    def tiny(cls, **kw):
+        return cls(**{"image_size": 32, "ch": 16, "down": 2, "d_z": 32, "n_q": 2, "d_q": 32,
+                      "qformer_layers": 2, "heads": 2, "d_s": 4, "s_down": 1, "d_m": 4, "m_down": 0, **kw})
+
+
+def _gn(c):
+    return nn.GroupNorm(min(8, c // 4) or 1, c)
+
+
+class ConvBlock(nn.Module):
+    """Residual GroupNorm -> SiLU -> conv block, 2-D (per frame) or 1-D along time."""
+
+    def __init__(self, c, conv=nn.Conv2d, k=3, pad="zeros"):
+        super().__init__()
+        self.body = nn.Sequential(_gn(c), nn.SiLU(), conv(c, c, k, padding=k // 2, padding_mode=pad),
+                                  _gn(c), nn.SiLU(), conv(c, c, k, padding=k // 2, padding_mode=pad))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class TemporalMix(nn.Module):
+    """A residual temporal conv (kernel 3 along f) at every spatial location: (B, C, f, h, w).
+    Replicate padding keeps a static clip's features identical across frames (zero differences)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.block = ConvBlock(c, nn.Conv1d, pad="replicate")
+
+    def forward(self, x):
+        B, C, f, h, w = x.shape
+        y = x.permute(0, 3, 4, 1, 2).reshape(B * h * w, C, f)             # (B h w, C, f)
+        return self.block(y).view(B, h, w, C, f).permute(0, 3, 4, 1, 2)   # (B, C, f, h, w)
+
+
+class QFormer(nn.Module):
+    """BLIP-2 Q-Former: n_q learnable queries; each layer = self-attention over the queries,
+    cross-attention to the inputs (every other layer), MLP; pre-norm residuals."""
+
+    def __init__(self, n_q, d, d_in, layers, heads):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(n_q, d) * 0.02)
+        self.inp = nn.Linear(d_in, d)
+        self.self_attn = nn.ModuleList(nn.MultiheadAttention(d, heads, batch_first=True) for _ in range(layers))
+        self.cross_attn = nn.ModuleList(nn.MultiheadAttention(d, heads, batch_first=True) if i % 2 == 0 else None
+                                        for i in range(layers))
+        self.mlp = nn.ModuleList(nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+                                 for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * layers))
+
+    def forward(self, x):                                  # x: (n, f, d_in) -> (n, n_q, d)
+        x = self.inp(x)
+        q = self.queries.expand(len(x), -1, -1)
+        for i, (sa, ca, mlp) in enumerate(zip(self.self_attn, self.cross_attn, self.mlp)):
+            h = self.norms[2 * i](q)
+            q = q + sa(h, h, h, need_weights=False)[0]
+            if ca is not None:
+                h = self.norms[2 * i + 1](q)
+                q = q + ca(h, x, x, need_weights=False)[0]
+            q = q + mlp(q)
+        return q
+
+
+def _down(cin, cout, n):
+    layers = []
+    for _ in range(n):
+        layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.SiLU()]
+        cin = cout
+    return nn.Sequential(*layers, nn.Conv2d(cin, cout, 3, padding=1))
+
+
+def _gaussian(stats):
+    """(…, 2C, …) along dim 1 -> mean, logvar (clamped as in LDM)."""
+    mean, logvar = stats.chunk(2, 1)
+    return mean, logvar.clamp(-30, 20)
+
+
+def kl_divergence(mean, logvar):
+    """KL(N(mean, var) || N(0, 1)) summed over latent dims, averaged over the batch."""
+    return 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).flatten(1).sum(1).mean()
+
+
+def hw_pool(zp):
+    """Sec. 3.2: z' (B, C, f, h_m, w_m) -> mu_h(z') (B, C, f, w_m) (mean over H), mu_w(z') (B, C, f, h_m)
+    (mean over W). A pattern that varies only along W survives in mu_h and vanishes from mu_w."""
+    return zp.mean(3), zp.mean(4)
+
+
+class LatentMotionExtractor(nn.Module):
+    """VidTwin-style video VAE: clip V (B, f, 3, H, W) -> z (B, d_z, f, h, w) -> structure z_s and
+    motion z_m; decoder sums the upsampled latents and reconstructs V̂ (Sec. 3.2, Eq. 1)."""
+
+    def __init__(self, cfg: ExtractorConfig):
+        super().__init__()
+        self.cfg = c = cfg
+        assert c.n_q <= c.frames, "the Q-Former has n_q <= f queries"
+        # encoder: per-frame spatial downsampling + temporal mixing
+        enc = [nn.Conv2d(3, c.ch, 3, padding=1)]  # residual blocks only below full resolution (CPU cost)
+        for i in range(c.down):
+            enc += [nn.Conv2d(c.ch, c.ch, 3, stride=2, padding=1), ConvBlock(c.ch)]
+        enc += [_gn(c.ch), nn.SiLU(), nn.Conv2d(c.ch, c.d_z, 3, padding=1)]
+        self.frame_encoder = nn.Sequential(*enc)
+        self.temporal = TemporalMix(c.d_z)
+        # structure branch: Q-Former along time per location, then spatial reduction -> (mean, logvar)
+        self.qformer = QFormer(c.n_q, c.d_q, c.d_z, c.qformer_layers, c.heads)
+        self.to_s = _down(c.d_q, 2 * c.d_s, c.s_down)
+        # motion branch: conv reduction z -> z', then H / W means -> (mean, logvar) of z_m^h, z_m^w
+        self.to_m = _down(c.d_z, c.d_z, c.m_down)
+        self.m_h = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
+        self.m_w = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
+        # decoder: upsample each latent to (d_z, f, h, w), broadcast, sum, decode per frame
+        self.s_time = nn.Linear(c.n_q, c.frames)
+        up = [nn.Conv2d(c.d_s, c.d_z, 3, padding=1)]
+        for _ in range(c.s_down):
+            up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c.d_z, c.d_z, 3, padding=1), nn.SiLU()]
+        self.s_up = nn.Sequential(*up)
+        self.mh_up = nn.Conv1d(c.d_m, c.d_z * 2 ** c.m_down, 1)  # channels x upsampling factor along w
+        self.mw_up = nn.Conv1d(c.d_m, c.d_z * 2 ** c.m_down, 1)
+        self.dec_temporal = TemporalMix(c.d_z)
+        dec = [nn.Conv2d(c.d_z, c.ch, 3, padding=1)]
+        for _ in range(c.down):
+            dec += [ConvBlock(c.ch), nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c.ch, c.ch, 3, padding=1)]
+        dec += [_gn(c.ch), nn.SiLU(), nn.Conv2d(c.ch, 3, 3, padding=1)]
+        self.frame_decoder = nn.Sequential(*dec)
+
+    # -- encoder ------------------------------------------------------------------------------
+    def encode_frames(self, frames):
+        """(n, 3, H, W) -> per-frame features (n, d_z, h, w); shared by overlapping clips in export."""
+        return self.frame_encoder(frames)
+
+    def encode_z(self, clip):
+        B, f = clip.shape[:2]
+        z = self.encode_frames(clip.flatten(0, 1))                                 # (B f, d_z, h, w)
+        return self.mix(z.view(B, f, *z.shape[1:]))
+
+    def mix(self, z):
+        return self.temporal(z.transpose(1, 2))                                    # (B, d_z, f, h, w)
+
+    def structure(self, z):
+        """z (B, d_z, f, h, w) -> z_s posterior (mean, logvar), each (B, d_s, n_q, h_s, w_s)."""
+        B, C, f, h, w = z.shape
+        q = self.qformer(z.permute(0, 3, 4, 2, 1).reshape(B * h * w, f, C))       # (B h w, n_q, d_q)
+        q = q.view(B, h, w, self.cfg.n_q, -1).permute(0, 3, 4, 1, 2).flatten(0, 1)  # (B n_q, d_q, h, w)
+        s = self.to_s(q)                                                            # (B n_q, 2 d_s, h_s, w_s)
+        s = s.view(B, self.cfg.n_q, *s.shape[1:]).transpose(1, 2)                  # (B, 2 d_s, n_q, h_s, w_s)
+        return _gaussian(s)
+
+    def motion(self, z):
+        """z -> posteriors of z_m^h (B, d_m, f, w_m) and z_m^w (B, d_m, f, h_m), each (mean, logvar)."""
+        B, C, f, h, w = z.shape
+        if self.cfg.motion_input == "diff":  # summary variant: temporal differences, zero at t = 0
+            z = torch.cat([torch.zeros_like(z[:, :, :1]), z[:, :, 1:] - z[:, :, :-1]], 2)
+        zp = self.to_m(z.transpose(1, 2).flatten(0, 1))                            # (B f, C, h_m, w_m)  z'
+        zp = zp.view(B, f, C, *zp.shape[-2:]).transpose(1, 2)                      # (B, C, f, h_m, w_m)
+        m_h, m_w = hw_pool(zp)
+        stats_h = self.m_h(m_h.flatten(2)).view(B, -1, f, m_h.shape[-1])           # (B, 2 d_m, f, w_m)
+        stats_w = self.m_w(m_w.flatten(2)).view(B, -1, f, m_w.shape[-1])           # (B, 2 d_m, f, h_m)
+        return _gaussian(stats_h), _gaussian(stats_w)
+
+    @torch.no_grad()
+    def encode_motion(self, clip):
+        """clip (B, f, 3, H, W) in [-1, 1] -> z_m (B, D_m): posterior means of z_m^h, z_m^w, flattened."""
+        (mh, _), (mw, _) = self.motion(self.encode_z(clip))
+        return self.flatten_motion(mh, mw)
+
+    def flatten_motion(self, m_h, m_w):
+        return torch.cat([m_h.flatten(1), m_w.flatten(1)], 1)                      # (B, D_m)
+
+    def split_motion(self, z_m):
+        c = self.cfg
+        n = c.d_m * c.frames * c.h_m
+        return z_m[:, :n].view(-1, c.d_m, c.frames, c.h_m), z_m[:, n:].view(-1, c.d_m, c.frames, c.h_m)
+
+    # -- decoder ------------------------------------------------------------------------------
+    def decode(self, z_s, z_m):
+        """z_s (B, d_s, n_q, h_s, w_s) and z_m (B, D_m) (possibly from different clips) -> V̂ (B, f, 3, H, W)."""
+        c = self.cfg
+        B = z_s.shape[0]
+        m_h, m_w = self.split_motion(z_m)
+        s = self.s_time(z_s.transpose(2, -1)).transpose(2, -1)                     # (B, d_s, f, h_s, w_s)
+        s = self.s_up(s.transpose(1, 2).flatten(0, 1))                             # (B f, d_z, h, w)
+        s = s.view(B, c.frames, c.d_z, c.h, c.h).transpose(1, 2)                   # (B, d_z, f, h, w)
+        r = 2 ** c.m_down
+        u_h = self.mh_up(m_h.flatten(2)).view(B, c.d_z, r, c.frames, c.h_m)        # (B, d_z, r, f, w_m)
+        u_h = u_h.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, 1, c.h)       # (B, d_z, f, 1, w)
+        u_w = self.mw_up(m_w.flatten(2)).view(B, c.d_z, r, c.frames, c.h_m)
+        u_w = u_w.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, c.h, 1)       # (B, d_z, f, h, 1)
+        z = self.dec_temporal(s + u_h + u_w)                                       # broadcast, sum: (B, d_z, f, h, w)
+        x = self.frame_decoder(z.transpose(1, 2).flatten(0, 1))                    # (B f, 3, H, W)
+        return x.view(B, c.frames, 3, c.image_size, c.image_size)
+
+    def forward(self, clip, sample=True):
+        """Returns V̂, KL, and the latents (posterior samples when sample=True, else means)."""
+        z = self.encode_z(clip)
+        (s_mu, s_lv), ((h_mu, h_lv), (w_mu, w_lv)) = self.structure(z), self.motion(z)
+        pick = (lambda mu, lv: mu + torch.randn_like(mu) * (0.5 * lv).exp()) if sample else (lambda mu, lv: mu)
+        z_s, m_h, m_w = pick(s_mu, s_lv), pick(h_mu, h_lv), pick(w_mu, w_lv)
+        kl = kl_divergence(s_mu, s_lv) + kl_divergence(h_mu, h_lv) + kl_divergence(w_mu, w_lv)
+        z_m = self.flatten_motion(m_h, m_w)
+        return self.decode(z_s, z_m), kl, z_s, z_m
+
+
+class MotionCache:
+    """Reads the extractor's export: z_m (posterior mean) of the clip starting at step s of an episode,
+    standardised per dimension with the saved statistics (the regression target of Eq. 2 and 3).
+    Starts between exported ones (export stride > 1) use the nearest earlier exported start."""
+
+    def __init__(self, run_dir):
+        import h5py
+        run_dir = Path(run_dir)
+        self.path = run_dir / "z_m.hdf5"
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no exported z_m (run `python train_extractor.py "
+                                    f"--data DATA --out {run_dir} --export-only`)")
+        stats = json.loads((run_dir / "z_m_stats.json").read_text())
+        self.mean, self.std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+        with h5py.File(self.path, "r") as f:
+            self.stride, self.D_m = int(f.attrs["stride"]), int(f.attrs["D_m"])
+            self.frames, self.span = int(f.attrs["frames"]), int(f.attrs["span"])
+        self._f = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_f": None}
+
+    def __call__(self, key: str, start: int, standardize: bool = True) -> np.ndarray:
+        import h5py
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        if key not in self._f:
+            raise KeyError(f"{self.path}: no z_m for episode {key}; export from the same data "
+                           f"(`python train_extractor.py --export-only`)")
+        z = self._f[key][start // self.stride]                                      # (D_m,)
+        return (z - self.mean) / self.std if standardize else z

@@ -1,0 +1,137 @@
+"""The Latent Motion Extractor (model.py, Sec. 3.2) and its training/export script."""
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import data
+import model as M
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = dict(image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2, heads=2, d_s=2, s_down=1,
+             d_m=3, m_down=1)
+
+
+@pytest.mark.parametrize("cfg", [M.ExtractorConfig.tiny(), M.ExtractorConfig(frames=8, **SMALL)])
+def test_latent_shapes_and_D_m(cfg):
+    m = M.LatentMotionExtractor(cfg).eval()
+    clip = torch.rand(2, cfg.frames, 3, cfg.image_size, cfg.image_size) * 2 - 1
+    z = m.encode_z(clip)
+    assert z.shape == (2, cfg.d_z, cfg.frames, cfg.h, cfg.h)
+    (s_mu, s_lv) = m.structure(z)
+    assert s_mu.shape == s_lv.shape == (2, cfg.d_s, cfg.n_q, cfg.h_s, cfg.h_s)
+    (h_mu, _), (w_mu, _) = m.motion(z)
+    assert h_mu.shape == (2, cfg.d_m, cfg.frames, cfg.h_m) and w_mu.shape == (2, cfg.d_m, cfg.frames, cfg.h_m)
+    z_m = m.encode_motion(clip)
+    assert z_m.shape == (2, cfg.D_m) and cfg.D_m == cfg.frames * cfg.d_m * (cfg.h_m + cfg.h_m)
+    torch.testing.assert_close(z_m, m.flatten_motion(h_mu, w_mu))
+    rec, kl, z_s, z_m2 = m(clip, sample=False)
+    assert rec.shape == clip.shape and kl.ndim == 0 and kl > 0
+    torch.testing.assert_close(z_m2, z_m)
+
+
+@pytest.mark.parametrize("f", [4, 8, 16])
+def test_structure_has_n_q_entries_whatever_f(f):
+    cfg = M.ExtractorConfig(frames=f, **SMALL)
+    m = M.LatentMotionExtractor(cfg)
+    _, _, z_s, _ = m(torch.zeros(1, f, 3, 16, 16))
+    assert z_s.shape[2] == cfg.n_q == 2
+
+
+def test_hw_pooling_reduces_the_claimed_axes():
+    w_pattern = torch.arange(6.0).view(1, 1, 1, 1, 6).expand(2, 3, 4, 5, 6)   # varies along W only
+    mu_h, mu_w = M.hw_pool(w_pattern)
+    assert mu_h.shape == (2, 3, 4, 6) and mu_w.shape == (2, 3, 4, 5)
+    torch.testing.assert_close(mu_h[0, 0, 0], torch.arange(6.0))             # survives in z_m^h
+    assert (mu_w == 2.5).all()                                               # vanishes from z_m^w
+    h_pattern = torch.arange(5.0).view(1, 1, 1, 5, 1).expand(2, 3, 4, 5, 6)   # varies along H only
+    mu_h, mu_w = M.hw_pool(h_pattern)
+    assert (mu_h == 2.0).all()
+    torch.testing.assert_close(mu_w[1, 2, 3], torch.arange(5.0))
+
+
+def test_temporal_difference_flag_zero_for_static_clip():
+    m = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, motion_input="diff", **SMALL))
+    seen = []
+    m.to_m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    static = torch.rand(1, 1, 3, 16, 16).expand(2, 8, 3, 16, 16) * 2 - 1
+    m.encode_motion(static)
+    assert seen[-1].abs().max() == 0
+    m.encode_motion(torch.rand(2, 8, 3, 16, 16))
+    assert seen[-1].abs().max() > 0
+    paper = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, **SMALL))
+    paper.to_m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    paper.encode_motion(static)
+    assert seen[-1].abs().max() > 0   # per-frame features (paper default) are not differenced
+
+
+def test_cross_reconstruction_shapes():
+    cfg = M.ExtractorConfig(frames=8, **SMALL)
+    m = M.LatentMotionExtractor(cfg).eval()
+    a, b = torch.rand(2, 8, 3, 16, 16), torch.rand(2, 8, 3, 16, 16)
+    _, _, zs_a, _ = m(a, sample=False)
+    _, _, _, zm_b = m(b, sample=False)
+    assert m.decode(zs_a, zm_b).shape == (2, 8, 3, 16, 16)
+    assert not torch.allclose(m.decode(zs_a, zm_b), m(a, sample=False)[0])   # the motion latent matters
+
+
+def test_tiny_model_overfits_one_clip():
+    torch.manual_seed(0)
+    cfg = M.ExtractorConfig.tiny(frames=8)
+    m = M.LatentMotionExtractor(cfg)
+    demo = data.synthetic_demo(8, size=32)
+    clip = data.frames_to_tensor(demo["obs"]["agentview_rgb"])[None]          # (1, 8, 3, 32, 32)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        rec, kl, _, _ = m(clip)
+        loss = F.mse_loss(rec, clip) + 1e-6 * kl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < losses[0] / 10, (losses[0], losses[-10:])
+
+
+def test_checkpoint_round_trip_exact(tmp_path):
+    cfg = M.ExtractorConfig(frames=8, **SMALL)
+    m = M.LatentMotionExtractor(cfg).eval()
+    M.save_checkpoint(tmp_path, m, {"extractor": asdict(cfg)}, {"step": 3})
+    again = M.load_weights(tmp_path, M.LatentMotionExtractor(M.ExtractorConfig(**M.load_config(tmp_path)["extractor"])))
+    clip = torch.rand(1, 8, 3, 16, 16)
+    assert torch.equal(again.eval().encode_motion(clip), m.encode_motion(clip))
+    assert M.load_train_state(tmp_path)["step"] == 3
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_train_and_export_cli(tmp_path):
+    root = data.write_synthetic(tmp_path / "d", tasks=1, demos=3, T=30, size=16)
+    out = tmp_path / "ext"
+    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
+                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "4",
+                        "--batch-size", "2", "--val-every", "4", "--val-clips", "2", "--workers", "0",
+                        "--export-stride", "3"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "val PSNR" in r.stdout and (out / "figure.png").exists()
+    cache = M.MotionCache(out)
+    d = data.LiberoData(root)
+    ep = d.episodes[1]
+    cfg = M.load_config(out)
+    m = M.load_weights(out, M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))).eval()
+    for s in (0, 6, 27):  # the export's shared per-frame path equals encode_motion on the clip itself
+        clip = data.frames_to_tensor(d.images(1, "agentview", data.clip_indices(s, ep.length, 8, 10)), 16)[None]
+        np.testing.assert_allclose(cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", s, standardize=False),
+                                   m.encode_motion(clip)[0].numpy(), atol=1e-4)
+    z = cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", 7)  # between exported starts -> start 6
+    np.testing.assert_allclose(z, cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", 6))
+    # resume continues from the saved step
+    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
+                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "6",
+                        "--batch-size", "2", "--val-every", "6", "--val-clips", "2", "--workers", "0",
+                        "--resume", "--no-export"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(out)["step"] == 6

@@ -1,0 +1,257 @@
+"""Stage 1 — train the Latent Motion Extractor (paper Sec. 3.2, Eq. 1) and export z_m for later stages.
+
+    L = L_rec + lambda_p L_p + lambda_GAN L_GAN + lambda_KL L_KL          (Eq. 1)
+
+L_rec is the MSE averaged over all elements of the clip; L_KL (lambda_KL = 1e-6) regularises the
+Gaussian posteriors of z_s, z_m^h and z_m^w; L_GAN is an optional per-frame PatchGAN hinge term
+(--gan-weight, off by default); L_p (LPIPS) is omitted: no VGG weights are available offline.
+After training, z_m (posterior mean) of every clip start is exported to OUT/z_m.hdf5 with per-dim
+mean/std in OUT/z_m_stats.json, so pre-training and co-fine-tuning never run the extractor.
+
+    python train_extractor.py --data DATA --tiny                      # CPU, minutes (32², f = 16)
+    python train_extractor.py --data DATA --steps 20000 --batch-size 16   # one GPU, 128²
+    python train_extractor.py --data DATA --out runs/extractor --export-only   # re-export z_m
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Subset
+from tqdm import tqdm
+
+import data as D
+import model as M
+
+
+def ssim(x, y):
+    """Mean SSIM (11x11 Gaussian window, sigma 1.5) of images (n, 3, H, W) in [-1, 1], on [0, 1] scale."""
+    x, y = (x + 1) / 2, (y + 1) / 2
+    g = torch.exp(-((torch.arange(11) - 5.0) ** 2) / (2 * 1.5 ** 2))
+    w = (g[:, None] * g[None]) / g.sum() ** 2
+    w = w.expand(3, 1, 11, 11).to(x)
+    blur = lambda t: F.conv2d(t, w, padding=5, groups=3)
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean()
+
+
+def psnr(x, y):
+    return (10 * torch.log10(4.0 / ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10))).mean()
+
+
+@torch.no_grad()
+def validate(model, clips_a, clips_b, out: Path, step: int) -> dict:
+    """PSNR/SSIM of posterior-mean reconstructions; the Fig. 3-4 style figure; the factorisation ratio:
+    decoding z_s(A) with z_m(B) should change A's moving pixels far more than its static ones."""
+    model.eval()
+    rec_a, _, zs_a, zm_a = model(clips_a, sample=False)                   # (n, f, 3, H, W)
+    _, _, zs_b, zm_b = model(clips_b, sample=False)
+    cross = model.decode(zs_a, zm_b)                                      # structure of A, motion of B
+    moving = ((clips_a - clips_a[:, :1]).abs().amax(2, keepdim=True) > 0.1).expand_as(clips_a)  # A's moving pixels
+    change = (cross - rec_a).abs()
+    inside, outside = change[moving].mean().item(), change[~moving].mean().item()
+    flat = lambda v: v.flatten(0, 1).clamp(-1, 1)
+    metrics = {"psnr": psnr(flat(rec_a), flat(clips_a)).item(), "ssim": ssim(flat(rec_a), flat(clips_a)).item(),
+               "cross_change_moving": inside, "cross_change_static": outside,
+               "factorisation_ratio": inside / max(outside, 1e-8), "moving_fraction": moving.float().mean().item()}
+    # figure: rows = A, reconstruction, structure only (z_m = 0), motion only (z_s = 0), B, cross, |cross - rec A|
+    f = model.cfg.frames
+    t = np.linspace(0, f - 1, min(6, f)).round().astype(int)
+    rows = [clips_a[0], rec_a[0], model.decode(zs_a[:1], torch.zeros_like(zm_a[:1]))[0],
+            model.decode(torch.zeros_like(zs_a[:1]), zm_a[:1])[0], clips_b[0], cross[0],
+            (change[0] * 4 - 1).clamp(-1, 1)]
+    from tokenizers import save_png
+    save_png(out / "figure.png", [r[t].float().cpu() for r in rows])
+    model.train()
+    return metrics
+
+
+def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, device, batch_size=64):
+    """z_m (posterior mean) of the clip starting at every s = 0, stride, ... < T, for every episode.
+    Per-frame encoder features are computed once per episode and shared by its overlapping clips."""
+    from tokenizers import cache_key
+    cfg = model.cfg
+    model.eval()
+    tmp = out / ".z_m.hdf5.tmp"
+    sums, sq, n = np.zeros(cfg.D_m), np.zeros(cfg.D_m), 0
+    with torch.no_grad(), h5py.File(tmp, "w") as h:
+        h.attrs.update(frames=cfg.frames, span=span, stride=stride, D_m=cfg.D_m)
+        for i in tqdm(range(len(data)), desc="exporting z_m", unit="episode"):
+            T = data.episodes[i].length
+            frames = D.frames_to_tensor(data.images(i, "agentview"), cfg.image_size)  # (T, 3, S, S)
+            feats = torch.cat([model.encode_frames(b.to(device).contiguous(memory_format=torch.channels_last))
+                               for b in frames.split(batch_size)])                  # (T, d_z, h, w)
+            rows = []
+            for starts in np.array_split(np.arange(0, T, stride), max(1, T // (stride * 16))):
+                idx = np.stack([D.clip_indices(s, T, cfg.frames, span) for s in starts])  # (n, f)
+                z = model.mix(feats[torch.from_numpy(idx).to(device)])                    # (n, d_z, f, h, w)
+                (mh, _), (mw, _) = model.motion(z)
+                rows.append(model.flatten_motion(mh, mw).float().cpu())
+            z_m = torch.cat(rows).numpy()                                                 # (ceil(T / stride), D_m)
+            h.create_dataset(cache_key(data.episodes[i]), data=z_m.astype(np.float32))
+            sums, sq, n = sums + z_m.sum(0), sq + (z_m.astype(np.float64) ** 2).sum(0), n + len(z_m)
+    tmp.replace(out / "z_m.hdf5")
+    mean = sums / n
+    std = np.sqrt(np.maximum(sq / n - mean ** 2, 0)) + 1e-6
+    (out / "z_m_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist(), "count": n}))
+    model.train()
+    print(f"exported z_m of {n} clips (D_m = {cfg.D_m}, stride {stride}) to {out / 'z_m.hdf5'}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    # data
+    p.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
+    p.add_argument("--out", default="runs/extractor", help="run directory")
+    p.add_argument("--span", type=int, default=100, help="steps a clip spans (100 = 5 s at 20 Hz, 6 keyframes 1 s apart)")
+    # model
+    p.add_argument("--tiny", action="store_true", help="tiny CPU config (32², 0.1M params, D_m = 1024)")
+    p.add_argument("--frames", type=int, default=16, help="f, frames per clip")
+    p.add_argument("--image-size", type=int, default=None, help="square clip resolution (default 128, tiny 32)")
+    p.add_argument("--motion-input", choices=["frames", "diff"], default="frames",
+                   help="motion branch input: per-frame features (paper) or temporal differences (summary)")
+    # optimisation
+    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
+    p.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate of the cosine schedule")
+    p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
+    p.add_argument("--kl-weight", type=float, default=1e-6, help="lambda_KL of Eq. (1)")
+    p.add_argument("--gan-weight", type=float, default=0.0, help="lambda_GAN of Eq. (1): per-frame PatchGAN hinge (0 = off)")
+    p.add_argument("--gan-start", type=int, default=0, help="step at which the GAN term starts")
+    # run
+    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--val-every", type=int, default=500, help="steps between validation + checkpoint + figure")
+    p.add_argument("--val-clips", type=int, default=16, help="held-out clips for validation")
+    p.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--export-stride", type=int, default=1, help="export z_m for clip starts 0, stride, 2 stride, ...")
+    p.add_argument("--no-export", action="store_true", help="skip the z_m export after training")
+    p.add_argument("--export-only", action="store_true", help="load OUT's model and only export z_m")
+    args = p.parse_args(argv)
+
+    M.seed_everything(args.seed)
+    device = M.pick_device(args.device)
+    out = Path(args.out)
+    try:
+        data = D.LiberoData(args.data, progress=True)
+    except D.DataError as e:
+        sys.exit(f"error: {e}")
+    if args.export_only:
+        cfg = M.load_config(out)
+        model = M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))
+        model = M.load_weights(out, model, device).to(device).to(memory_format=torch.channels_last)
+        export_motion(model, data, out, cfg["span"], args.export_stride, device)
+        return
+    base = M.ExtractorConfig.tiny() if args.tiny else M.ExtractorConfig()
+    over = {"frames": args.frames, "motion_input": args.motion_input}
+    if args.image_size:
+        over["image_size"] = args.image_size
+    cfg = M.ExtractorConfig(**{**asdict(base), **over})
+    held = [i for i in range(len(data)) if i % 10 == 9] or [len(data) - 1]   # every 10th episode held out
+    config = {"stage": "extractor", "extractor": asdict(cfg), "span": args.span, "args": vars(args),
+              "heldout_episodes": held, "data": str(args.data), "D_m": cfg.D_m}
+    print(json.dumps(config, indent=1, default=str))
+
+    # ---- data: clips of training episodes; fixed validation clip pairs from held-out episodes
+    view = D.ClipView(data, cfg.frames, args.span, cfg.image_size)
+    train_idx = [k for k, (i, _) in enumerate(view.items) if i not in held] or list(range(len(view)))
+    loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed, workers=args.workers,
+                           drop_last=len(train_idx) >= args.batch_size)
+    val_idx = [k for k, (i, _) in enumerate(view.items) if i in held]
+    pick = np.random.default_rng(0).permutation(len(val_idx))[: 2 * args.val_clips]
+    val = torch.stack([view[val_idx[k]]["clip"] for k in pick]).to(device)
+    half = len(val) // 2 or 1
+    clips_a, clips_b = val[:half], val[-half:].roll(1, 0) if len(val) > 1 else val
+
+    # ---- model, optimiser, resume
+    model = M.LatentMotionExtractor(cfg).to(device).to(memory_format=torch.channels_last)
+    print(f"extractor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | z_s {cfg.d_s}x{cfg.n_q}x"
+          f"{cfg.h_s}x{cfg.h_s} | z_m^h, z_m^w {cfg.d_m}x{cfg.frames}x{cfg.h_m} | D_m {cfg.D_m} | "
+          f"{len(train_idx)} train clips, {len(val_idx)} held-out | device {device}")
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+    disc = opt_d = None
+    if args.gan_weight > 0:
+        from tokenizers import PatchDiscriminator
+        disc = PatchDiscriminator(32, n_layers=2).to(device)
+        opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    step = 0
+    state = M.load_train_state(out) if args.resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log, it, since = M.RunLog(out), iter(loader), 0
+    bar = tqdm(total=args.steps, initial=step, desc="extractor", unit="step", disable=not sys.stderr.isatty())
+
+    def checkpoint():
+        metrics = validate(model, clips_a, clips_b, out, step)
+        M.save_checkpoint(out, model, {**config, "step": step, "val": metrics},
+                          {"step": step, "optimizer": opt.state_dict()})
+        print(f"step {step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
+              f"change moving/static {metrics['factorisation_ratio']:.1f}x | saved {out}", flush=True)
+
+    model.train()
+    while step < args.steps:
+        # ---- learning rate
+        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        try:
+            clip = next(it)["clip"].to(device)
+        except StopIteration:
+            it = iter(loader)
+            clip = next(it)["clip"].to(device)
+        # ---- forward / backward: Eq. (1)
+        with amp:
+            rec, kl, _, _ = model(clip)
+        rec = rec.float()
+        l_rec = F.mse_loss(rec, clip)                                    # averaged over all elements
+        loss = l_rec + args.kl_weight * kl
+        parts = {"rec": l_rec.item(), "kl": kl.item()}
+        use_gan = disc is not None and step >= args.gan_start
+        if use_gan:
+            l_gan = -disc(rec.flatten(0, 1)).mean()
+            loss = loss + args.gan_weight * l_gan
+            parts["gan"] = l_gan.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if use_gan:
+            d_loss = F.relu(1 - disc(clip.flatten(0, 1))).mean() + F.relu(1 + disc(rec.detach().flatten(0, 1))).mean()
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        step += 1
+        since += 1
+        bar.update(1)
+        # ---- log / validate + checkpoint
+        if step % args.log_every == 0 or step == args.steps:
+            log(step, args.steps, since, loss=loss.item(), lr=lr, **parts)
+            since = 0
+        if step % args.val_every == 0 or step == args.steps:
+            checkpoint()
+    bar.close()
+    if state and state["step"] >= args.steps:
+        print(f"{out} is already trained to step {state['step']}")
+    if not args.no_export:
+        export_motion(model, data, out, args.span, args.export_stride, device)
+
+
+if __name__ == "__main__":
+    main()
