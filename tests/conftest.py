@@ -3,10 +3,16 @@ import json
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# The tests' models are tiny: one thread avoids thread-sync overhead (8x slower steps were measured
+# with 2 threads on a busy 2-core machine). Subprocesses (CLI tests) inherit this through the env.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import h5py
 import numpy as np
 import pytest
+import torch
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def write_raw(path, lengths=(12, 9), size=16, convention="opengl", language=None):

@@ -82,13 +82,13 @@ def test_cross_reconstruction_shapes():
 
 def test_tiny_model_overfits_one_clip():
     torch.manual_seed(0)
-    cfg = M.ExtractorConfig.tiny(frames=8)
+    cfg = M.ExtractorConfig(frames=4, **{**SMALL, "ch": 16, "d_z": 16})
     m = M.LatentMotionExtractor(cfg)
-    demo = data.synthetic_demo(8, size=32)
-    clip = data.frames_to_tensor(demo["obs"]["agentview_rgb"])[None]          # (1, 8, 3, 32, 32)
+    demo = data.synthetic_demo(4, size=16)
+    clip = data.frames_to_tensor(demo["obs"]["agentview_rgb"])[None]          # (1, 4, 3, 16, 16)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     losses = []
-    for _ in range(150):
+    for _ in range(120):
         rec, kl, _, _ = m(clip)
         loss = F.mse_loss(rec, clip) + 1e-6 * kl
         opt.zero_grad()
