@@ -382,3 +382,216 @@ class MotionCache:
                            f"(`python train_extractor.py --export-only`)")
         z = self._f[key][start // self.stride]                                      # (D_m,)
         return (z - self.mean) / self.std if standardize else z
+
+
+# ----------------------------------------------------------------------------------------------
+# The VLA decoder (Sec. 3.3-3.4): one causal transformer over text, keyframe, Q and action tokens
+#
+# Unified vocabulary (the one place the id layout is defined):
+#   [0, n_text)                          text ids (SentencePiece)
+#   [visual0, visual0 + n_visual)        keyframe ids (VQGAN codes), visual0 = n_text
+#   [action0, action0 + n_action)        action ids (FAST BPE), action0 = n_text + n_visual
+#   then the specials PAD, BOS, BOI, EOI, BOA, EOA, Q
+#
+# Layouts (one token segment per entry; the mask is causal, so each token sees only what precedes it):
+#   pre-training   [BOS T] [BOI v^1 EOI] [Q] [BOI v^f EOI]                       (Sec. 3.3)
+#                  Q sees {T, v^1} and never v^f; v^f sees Q.
+#   co-fine-tuning [BOS T] [ṽ^1] [Q] [BOA A^1 EOA] [ṽ^2] [BOA A^2 EOA] ... [BOA A^N EOA]   (Sec. 3.4)
+#                  ṽ^j = [BOI agentview EOI][BOI wrist EOI]; one Q for the window (paper), or with
+#                  --q-every-keyframe a Q after every keyframe (summary). Q never sees later keyframes
+#                  or actions; actions see every keyframe and Q before them.
+
+SPECIALS = ("PAD", "BOS", "BOI", "EOI", "BOA", "EOA", "Q")
+SEG_PAD, SEG_TEXT, SEG_IMAGE, SEG_Q, SEG_ACTION = 0, 1, 2, 3, 4
+
+
+@dataclass
+class Vocab:
+    n_text: int
+    n_visual: int
+    n_action: int
+
+    @property
+    def visual0(self):
+        return self.n_text
+
+    @property
+    def action0(self):
+        return self.n_text + self.n_visual
+
+    def special(self, name: str) -> int:
+        return self.n_text + self.n_visual + self.n_action + SPECIALS.index(name)
+
+    @property
+    def size(self):
+        return self.n_text + self.n_visual + self.n_action + len(SPECIALS)
+
+
+def build_attention_mask(seg: torch.Tensor) -> torch.Tensor:
+    """The one mask builder. seg (B, L) segment kinds (SEG_PAD marks padding) -> (B, 1, L, L) bool,
+    True = may attend. Causal: position i sees j <= i, never padding. Because Q is placed after
+    {T, v^1} and before v^f / later keyframes and actions, causality is exactly the paper's rule
+    (Q sees only what precedes it; v^f may see Q). A padding query attends to itself only."""
+    L = seg.shape[1]
+    causal = torch.ones(L, L, dtype=torch.bool, device=seg.device).tril()          # (L, L)
+    keys = (seg != SEG_PAD)[:, None, None, :]                                      # (B, 1, 1, L)
+    eye = torch.eye(L, dtype=torch.bool, device=seg.device)
+    return (causal & keys) | eye                                                   # (B, 1, L, L)
+
+
+@dataclass
+class VLAConfig:
+    vocab_size: int = 4096
+    D_m: int = 2048
+    d: int = 1024
+    layers: int = 16
+    heads: int = 16
+    mlp_ratio: float = 8 / 3      # SwiGLU hidden = ratio * d
+    max_len: int = 4096
+    rope_base: float = 10000.0
+
+    @classmethod
+    def tiny(cls, **kw):
+        return cls(**{"d": 128, "layers": 4, "heads": 4, "max_len": 2048, **kw})
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-6):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(d))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps).to(x.dtype) * self.weight
+
+
+def rope(x, pos, base):
+    """Rotary position embedding on (B, nh, L, hs) at integer positions pos (L,)."""
+    hs = x.shape[-1]
+    inv = base ** (-torch.arange(0, hs, 2, device=x.device, dtype=torch.float32) / hs)  # (hs/2,)
+    ang = pos.float()[:, None] * inv[None]                                               # (L, hs/2)
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1).flatten(-2)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + Attn(RMSNorm(x)), then x + SwiGLU(RMSNorm(x))."""
+
+    def __init__(self, cfg: VLAConfig):
+        super().__init__()
+        self.nh, self.base = cfg.heads, cfg.rope_base
+        hidden = int(cfg.mlp_ratio * cfg.d)
+        self.n1, self.n2 = RMSNorm(cfg.d), RMSNorm(cfg.d)
+        self.qkv, self.proj = nn.Linear(cfg.d, 3 * cfg.d, bias=False), nn.Linear(cfg.d, cfg.d, bias=False)
+        self.gate_up = nn.Linear(cfg.d, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, cfg.d, bias=False)
+
+    def forward(self, x, mask, pos, cache=None):
+        B, L, d = x.shape
+        q, k, v = self.qkv(self.n1(x)).view(B, L, 3, self.nh, d // self.nh).permute(2, 0, 3, 1, 4)  # (B, nh, L, hs)
+        q, k = rope(q, pos, self.base), rope(k, pos, self.base)
+        if cache is not None:  # KV cache: append this call's keys/values, attend over all of them
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)                              # (B, nh, L, hs)
+        x = x + self.proj(y.transpose(1, 2).reshape(B, L, d))
+        g, u = self.gate_up(self.n2(x)).chunk(2, -1)
+        return x + self.down(F.silu(g) * u)
+
+
+class VLA(nn.Module):
+    """Decoder-only VLA: token embeddings -> blocks -> RMSNorm -> LM head; MLP head at Q -> ẑ_m."""
+
+    def __init__(self, cfg: VLAConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.norm = RMSNorm(cfg.d)
+        self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)
+        self.motion_head = nn.Sequential(nn.Linear(cfg.d, cfg.d), nn.GELU(), nn.Linear(cfg.d, cfg.D_m))  # Sec. 3.3
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+    def hidden(self, ids, seg, caches=None, start=0):
+        """ids, seg (B, L) -> final hidden states (B, L, d). With caches (one dict per block), ids are
+        the next L tokens after `start` cached ones (every sequence in the batch has the same length)."""
+        L = ids.shape[1]
+        pos = torch.arange(start, start + L, device=ids.device)
+        if caches is None:
+            mask = build_attention_mask(seg)
+        else:  # cached keys are all visible; the new tokens are causal among themselves
+            mask = torch.ones(L, start + L, dtype=torch.bool, device=ids.device).tril(start)
+        x = self.embed(ids)                                                       # (B, L, d)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, mask, pos, None if caches is None else caches[i])
+        return self.norm(x)
+
+    def forward(self, ids, seg):
+        """(B, L) -> hidden states (B, L, d). Heads run outside, only where a loss needs them
+        (lm_head at target positions, motion_head at Q); DDP wraps this call."""
+        return self.hidden(ids, seg)
+
+
+ROLE_NONE, ROLE_V1, ROLE_VF, ROLE_KEYFRAME, ROLE_ACTION = 0, 1, 2, 3, 4
+
+
+def assemble(parts) -> dict:
+    """parts: [(seg kind, ids, role, chunk index)] -> one sequence: ids, seg, role, chunk (each (L,))."""
+    cols = {"ids": [], "seg": [], "role": [], "chunk": []}
+    for seg, ids, role, chunk in parts:
+        ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+        cols["ids"].append(ids)
+        for k, v in (("seg", seg), ("role", role), ("chunk", chunk)):
+            cols[k].append(torch.full_like(ids, v))
+    return {k: torch.cat(v) for k, v in cols.items()}
+
+
+def image_part(vocab: Vocab, codes, role: int, chunk: int = 0) -> list:
+    """[BOI codes EOI]; only the codes carry the role (BOI/EOI are never loss targets)."""
+    codes = torch.as_tensor(codes).flatten() + vocab.visual0
+    return [(SEG_IMAGE, [vocab.special("BOI")], ROLE_NONE, chunk), (SEG_IMAGE, codes, role, chunk),
+            (SEG_IMAGE, [vocab.special("EOI")], ROLE_NONE, chunk)]
+
+
+def pad_batch(seqs: list[dict], vocab: Vocab) -> dict:
+    """Right-pad sequences to the longest: ids PAD, seg SEG_PAD, role ROLE_NONE -> (B, L) each."""
+    L = max(len(s["ids"]) for s in seqs)
+    out = {}
+    for k, fill in (("ids", vocab.special("PAD")), ("seg", SEG_PAD), ("role", ROLE_NONE), ("chunk", 0)):
+        out[k] = torch.stack([F.pad(s[k], (0, L - len(s[k])), value=fill) for s in seqs])
+    return out
+
+
+def next_token_ce(model: "VLA", h, ids, role, wanted: int, chunk=None, reduce=True):
+    """CE of predicting every token whose role is `wanted` from the hidden state just before it;
+    the LM head runs only at those positions. Returns (loss, number of targets, accuracy)."""
+    sel = role[:, 1:] == wanted                                                  # (B, L-1) target positions
+    if chunk is not None:
+        sel = sel & chunk
+    if not sel.any():
+        return h.sum() * 0, 0, float("nan")
+    logits = model.lm_head(h[:, :-1][sel]).float()                              # (n, V)
+    target = ids[:, 1:][sel]                                                     # (n,)
+    acc = (logits.argmax(-1) == target).float().mean().item()
+    return F.cross_entropy(logits, target), int(sel.sum()), acc
+
+
+def setup_distributed():
+    """torchrun -> (rank, world, local_rank) with the process group up; plain python -> (0, 1, 0)."""
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, local

@@ -62,3 +62,36 @@ def synthetic_root(tmp_path_factory):
     import data
     return data.write_synthetic(tmp_path_factory.mktemp("libero"), suites=("libero_spatial", "libero_object"),
                                 tasks=2, demos=3, T=40, size=32)
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory):
+    """Everything the VLA stages read, built fast from untrained tiny models: data, tokenizers
+    (+ stats), a keyframe-id cache and a z_m export. Returns a namespace of paths for the CLIs."""
+    from dataclasses import asdict
+    from types import SimpleNamespace
+
+    import data
+    import model as M
+    import tokenizers as T
+    import train_extractor
+
+    base = tmp_path_factory.mktemp("artifacts")
+    root = data.write_synthetic(base / "data", suites=("libero_spatial",), tasks=2, demos=2, T=30, size=16)
+    d = data.LiberoData(root)
+    stats = data.compute_stats(d)
+    tok = base / "tokenizers"
+    data.save_stats(stats, tok / "stats.json")
+    T.FASTTokenizer(vocab_size=64).fit(T.action_chunks(d, stats, 10, stride=1)).save(tok)
+    T.TextTokenizer.fit(d.instructions, vocab_size=300).save(tok)
+    torch.manual_seed(0)
+    vq_cfg = T.VQGANConfig(image_size=16, ch=8, ch_mult=(1, 2, 2), num_res_blocks=1, levels=(4, 4))
+    M.save_checkpoint(base / "vqgan", T.VQGAN(vq_cfg), {"vqgan": asdict(vq_cfg), "heldout_episodes": [3]})
+    T.cache_keyframes(d, base / "vqgan")
+    ex_cfg = M.ExtractorConfig(frames=4, image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2,
+                               heads=2, d_s=2, s_down=1, d_m=2, m_down=1)
+    ext = M.LatentMotionExtractor(ex_cfg)
+    M.save_checkpoint(base / "extractor", ext, {"extractor": asdict(ex_cfg), "span": 6})
+    train_extractor.export_motion(ext, d, base / "extractor", span=6, stride=1, device="cpu")
+    return SimpleNamespace(data=root, tokenizers=tok, vqgan=base / "vqgan", extractor=base / "extractor",
+                           base=base, D_m=ex_cfg.D_m)

@@ -1,0 +1,253 @@
+"""Stage 2 — VLA pre-training in latent motion (paper Sec. 3.3, Eq. 2).
+
+Sequence [T, v_q^1, Q, v_q^f]; the final hidden state at the motion query Q goes through an MLP to
+ẑ_m, regressed onto the clip's (standardised) motion latent z_m from the extractor's export:
+
+    L = ||ẑ_m - z_m||^2 + CE(v̂_q^1, v_q^1) + CE(v̂_q^f, v_q^f)                      (Eq. 2)
+
+(the squared error is averaged over the D_m dims). --no-first-frame-ce drops CE(v^1) (the summary's
+variant); --no-last-frame removes v^f from the sequence (the paper's "motion" ablation, Table 3).
+Everything is read from cached artefacts: keyframe ids (tokenizers.py cache), z_m (train_extractor.py).
+
+    python pretrain_vla.py --data DATA --tiny                                  # CPU, minutes
+    torchrun --nproc_per_node=8 pretrain_vla.py --data DATA --batch-size 32    # GPUs, full config
+    python pretrain_vla.py --bench                                             # tokens/s, tiny and full
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+import data as D
+import model as M
+import tokenizers as TK
+
+
+def load_artifacts(args):
+    """Tokenizers, keyframe-id cache and z_m export -> (text tokenizer, FAST, keyframe cache, motion cache, vocab)."""
+    text = TK.TextTokenizer.load(args.tokenizers)
+    fast = TK.FASTTokenizer.load(args.tokenizers)
+    kf = TK.KeyframeCache(args.keyframe_cache or Path(args.vqgan) / "keyframe_ids.hdf5")
+    motion = M.MotionCache(args.extractor)
+    return text, fast, kf, motion, M.Vocab(text.vocab_size, kf.n_codes, fast.vocab_size)
+
+
+class PretrainTokens(Dataset):
+    """(episode, start) windows of data.PretrainView -> token sequence [BOS T][BOI v^1 EOI][Q][BOI v^f EOI] + z_m."""
+
+    def __init__(self, data, text, kf, motion, vocab, stride=1, last_frame=True):
+        self.view = D.PretrainView(data, motion.frames, motion.span, stride=stride)  # images never loaded here
+        self.data, self.text, self.kf, self.motion, self.vocab = data, text, kf, motion, vocab
+        self.last_frame = last_frame
+
+    def __len__(self):
+        return len(self.view)
+
+    def __getitem__(self, idx):
+        i, s = self.view.items[idx]
+        ep = self.data.episodes[i]
+        ends = D.clip_indices(s, ep.length, self.motion.frames, self.motion.span)[[0, -1]]
+        codes = self.kf.ids(ep, ends)[:, 0]                       # (2, h, w) agentview v^1, v^f
+        V = self.vocab
+        parts = [(M.SEG_TEXT, [V.special("BOS")] + self.text.encode(ep.instruction), M.ROLE_NONE, 0)]
+        parts += M.image_part(V, codes[0], M.ROLE_V1)
+        parts += [(M.SEG_Q, [V.special("Q")], M.ROLE_NONE, 0)]
+        if self.last_frame:
+            parts += M.image_part(V, codes[1], M.ROLE_VF)
+        seq = M.assemble(parts)
+        seq["z_m"] = torch.from_numpy(self.motion(TK.cache_key(ep), s)).float()  # (D_m,) standardised
+        return seq
+
+
+def collate(batch, vocab):
+    out = M.pad_batch(batch, vocab)
+    out["z_m"] = torch.stack([b["z_m"] for b in batch])
+    return out
+
+
+def pretrain_loss(model, h, batch, first_frame_ce=True):
+    """Eq. (2) from the hidden states h (B, L, d) -> (total, per-term dict)."""
+    ids, seg, role = batch["ids"], batch["seg"], batch["role"]
+    q_pos = (seg == M.SEG_Q).float().argmax(1)                              # (B,) one Q per sequence
+    z_hat = model.motion_head(h[torch.arange(len(h)), q_pos]).float()       # (B, D_m)
+    mse = F.mse_loss(z_hat, batch["z_m"])
+    ce1, _, acc1 = M.next_token_ce(model, h, ids, role, M.ROLE_V1)
+    cef, n_f, accf = M.next_token_ce(model, h, ids, role, M.ROLE_VF)
+    total = mse + cef + (ce1 if first_frame_ce else 0)
+    terms = {"mse": mse.item(), "ce_v1": ce1.item(), "acc_v1": acc1}
+    if n_f:
+        terms.update(ce_vf=cef.item(), acc_vf=accf)
+    return total, terms
+
+
+def build_model(args, vocab, D_m):
+    base = M.VLAConfig.tiny() if args.tiny else M.VLAConfig()
+    over = {k: v for k, v in (("d", args.width), ("layers", args.layers), ("heads", args.heads)) if v}
+    return M.VLAConfig(**{**asdict(base), **over, "vocab_size": vocab.size, "D_m": D_m})
+
+
+def bench():
+    """Training tokens/s of the tiny and full configs on synthetic sequences (this machine)."""
+    dev = M.pick_device()
+    print(f"device {dev}; synthetic pre-training batches (text 16 + 2 images + Q)")
+    print(f"{'config':<8} {'params':>9} {'batch x len':>12} {'ms/step':>9} {'tokens/s':>10}")
+    for name, cfg, B, hw, steps in (("tiny", M.VLAConfig.tiny(vocab_size=2000, D_m=1024), 16, 8, 5),
+                                    ("full", M.VLAConfig(vocab_size=4096, D_m=2048), 1, 16, 2)):
+        model = M.VLA(cfg).to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        L = 16 + 2 * (hw * hw + 2) + 1
+        ids = torch.randint(0, 1000, (B, L), device=dev)
+        seg = torch.full((B, L), M.SEG_IMAGE, device=dev)
+        amp = torch.autocast("cuda", torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
+        for k in range(steps + 1):
+            if k == 1:
+                t0 = time.perf_counter()
+            with amp:
+                logits = model.lm_head(model(ids, seg))
+                loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        dt = (time.perf_counter() - t0) / steps
+        print(f"{name:<8} {sum(p.numel() for p in model.parameters()) / 1e6:>8.1f}M {f'{B} x {L}':>12} "
+              f"{1000 * dt:>9.0f} {B * L / dt:>10.0f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    # inputs / outputs
+    p.add_argument("--data", help="LIBERO-format data the tokenizers, cache and extractor were built from")
+    p.add_argument("--tokenizers", default="runs/tokenizers", help="output of `tokenizers.py fit`")
+    p.add_argument("--vqgan", default="runs/vqgan", help="VQGAN run (its keyframe_ids.hdf5 is read)")
+    p.add_argument("--keyframe-cache", default=None, help="keyframe-id cache (default VQGAN/keyframe_ids.hdf5)")
+    p.add_argument("--extractor", default="runs/extractor", help="extractor run with the z_m export")
+    p.add_argument("--out", default="runs/pretrain", help="run directory")
+    # model
+    p.add_argument("--tiny", action="store_true", help="tiny CPU config (d 128, 4 layers)")
+    p.add_argument("--width", type=int, default=None, help="model width d (default 1024, tiny 128)")
+    p.add_argument("--layers", type=int, default=None, help="transformer blocks (default 16, tiny 4)")
+    p.add_argument("--heads", type=int, default=None, help="attention heads (default 16, tiny 4)")
+    # objective (Eq. 2) and ablations
+    p.add_argument("--no-first-frame-ce", action="store_true", help="drop CE(v^1) (summary's variant)")
+    p.add_argument("--no-last-frame", action="store_true", help="no v^f segment: the paper's 'motion' ablation")
+    # optimisation (UniVLA's settings, SPEC §1)
+    p.add_argument("--steps", type=int, default=10000, help="optimisation steps (paper: 10k)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step per process (paper: 256 total)")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW lr (default 8e-5; tiny 1e-3)")
+    p.add_argument("--min-lr", type=float, default=5e-6, help="cosine floor")
+    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
+    p.add_argument("--stride", type=int, default=1, help="step between window starts (1 = every window)")
+    # run
+    p.add_argument("--log-every", type=int, default=25, help="steps between log lines")
+    p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--workers", type=int, default=1, help="DataLoader workers per process")
+    p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--bench", action="store_true", help="print training tokens/s of the tiny and full configs and exit")
+    args = p.parse_args(argv)
+    if args.bench:
+        return bench()
+    if not args.data:
+        p.error("--data is required")
+    if args.lr is None:
+        args.lr = 1e-3 if args.tiny else 8e-5
+
+    rank, world, local = M.setup_distributed()
+    M.seed_everything(args.seed + rank)
+    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
+    out = Path(args.out)
+    try:
+        data = D.LiberoData(args.data)
+        text, fast, kf, motion, vocab = load_artifacts(args)
+    except (D.DataError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    dataset = PretrainTokens(data, text, kf, motion, vocab, args.stride, not args.no_last_frame)
+    cfg = build_model(args, vocab, motion.D_m)
+    config = {"stage": "pretrain", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args),
+              "frames": motion.frames, "span": motion.span, "world_size": world}
+    if rank == 0:
+        print(json.dumps(config, indent=1, default=str))
+    model = M.VLA(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    step = 0
+    state = M.load_train_state(out) if args.resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    net = model
+    sampler = None
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data.distributed import DistributedSampler
+        net = DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
+    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=args.workers, sampler=sampler,
+                           drop_last=len(dataset) >= args.batch_size * world)
+    loader.collate_fn = lambda b: collate(b, vocab)
+    if rank == 0:
+        print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | vocab {vocab.size} "
+              f"(text {vocab.n_text}, visual {vocab.n_visual}, action {vocab.n_action}) | {len(dataset)} windows | "
+              f"world {world} | device {device}")
+    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log, since, tokens, epoch = M.RunLog(out), 0, 0, 0
+    it = iter(loader)
+    bar = tqdm(total=args.steps, initial=step, desc="pretrain", unit="step", disable=rank or not sys.stderr.isatty())
+    first_frame_ce = not args.no_first_frame_ce
+
+    while step < args.steps:
+        # ---- learning rate (warm-up + cosine)
+        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        try:
+            batch = next(it)
+        except StopIteration:
+            epoch += 1
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            it = iter(loader)
+            batch = next(it)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        # ---- forward / backward (Eq. 2)
+        with amp:
+            h = net(batch["ids"], batch["seg"])                   # (B, L, d); through DDP when distributed
+            loss, terms = pretrain_loss(model, h, batch, first_frame_ce)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        opt.step()
+        step += 1
+        since += 1
+        tokens += int((batch["seg"] != M.SEG_PAD).sum()) * world
+        bar.update(1)
+        # ---- log / checkpoint
+        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
+            dt = (time.perf_counter() - log.t) or 1e-9
+            log(step, args.steps, since, loss=loss.item(), **terms, lr=lr, grad_norm=gnorm.item(),
+                seq_len=batch["ids"].shape[1], tok_per_s=tokens / dt)
+            since, tokens = 0, 0
+        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
+            M.save_checkpoint(out, model, {**config, "step": step}, {"step": step, "optimizer": opt.state_dict()})
+    bar.close()
+    if rank == 0:
+        print(f"saved {out} at step {step}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
