@@ -595,3 +595,29 @@ def setup_distributed():
         torch.cuda.set_device(local)
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), world, local
+
+
+@torch.no_grad()
+def greedy_generate(model: VLA, ids: torch.Tensor, allowed: torch.Tensor, stop: int | None, max_new: int,
+                    use_cache: bool = True) -> list[int]:
+    """Greedy decoding of one sequence ids (L,) restricted to the `allowed` ids (bool (V,)), until
+    `stop` is emitted or max_new tokens. With the KV cache each new token costs one position;
+    without it the whole sequence is re-run per token (same tokens, the benchmark's baseline)."""
+    seq = ids[None]                                                                  # (1, L)
+    seg = torch.full_like(seq, SEG_TEXT)  # any non-pad kind: the mask is causal either way
+    caches = [{} for _ in model.blocks] if use_cache else None
+    h = model.hidden(seq, seg, caches, 0) if use_cache else model.hidden(seq, seg)
+    out = []
+    for _ in range(max_new):
+        logits = model.lm_head(h[0, -1]).float().masked_fill(~allowed, float("-inf"))  # (V,)
+        tok = int(logits.argmax())
+        out.append(tok)
+        if tok == stop:
+            break
+        nxt = torch.tensor([[tok]], device=ids.device)
+        if use_cache:
+            h = model.hidden(nxt, seg[:, :1], caches, seq.shape[1])
+        else:
+            h = model.hidden(torch.cat([seq, nxt], 1), torch.full((1, seq.shape[1] + 1), SEG_TEXT, device=ids.device))
+        seq = torch.cat([seq, nxt], 1)
+    return out

@@ -85,7 +85,7 @@ def artifacts(tmp_path_factory):
     T.FASTTokenizer(vocab_size=64).fit(T.action_chunks(d, stats, 10, stride=1)).save(tok)
     T.TextTokenizer.fit(d.instructions, vocab_size=300).save(tok)
     torch.manual_seed(0)
-    vq_cfg = T.VQGANConfig(image_size=16, ch=8, ch_mult=(1, 2, 2), num_res_blocks=1, levels=(4, 4))
+    vq_cfg = T.VQGANConfig(image_size=16, ch=8, ch_mult=(1, 2, 2), num_res_blocks=1, levels=(8, 8, 8))
     M.save_checkpoint(base / "vqgan", T.VQGAN(vq_cfg), {"vqgan": asdict(vq_cfg), "heldout_episodes": [3]})
     T.cache_keyframes(d, base / "vqgan")
     ex_cfg = M.ExtractorConfig(frames=4, image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2,

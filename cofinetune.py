@@ -1,0 +1,366 @@
+"""Stage 3 — co-fine-tuning (paper Sec. 3.4, Eq. 3) and the policy it produces.
+
+Sequence [T, ṽ_q^1, Q, A_q^1, ṽ_q^2, A_q^2, ..., A_q^N]: keyframe ṽ^j = both cameras at the first
+step of action chunk A^j (FAST tokens, l_a steps); one motion query Q for the window (paper), or with
+--q-every-keyframe a Q after every keyframe (the summary's variant).
+
+    L = Σ_j CE(Â_q^j, A_q^j) + λ1 ||ẑ_m − z_m(V_{1:f})||² + λ2 Σ_j CE(ṽ̂_q^j, ṽ_q^j)          (Eq. 3)
+
+LIBERO setting: N = 2, l_a = 10, λ1 = 0.1, λ2 = 0.01. Windows that run past the episode end are cut
+at the first incomplete chunk, so padding never enters any loss term.
+
+    python cofinetune.py --data DATA --tiny                       # from runs/pretrain, CPU
+    python cofinetune.py --data DATA --tiny --init-from none      # the "w/o pre-training" ablation
+    torchrun --nproc_per_node=8 cofinetune.py --data DATA         # GPUs, full config
+    python cofinetune.py --bench                                  # predict_action_chunk latency, KV cache vs none
+
+The policy (lerobot/openpi style): Policy.load(run) -> reset(), select_action(obs), predict_action_chunk(obs),
+infer(obs) -> {"actions"}; observations in LIBERO's env format (images upside down, as the simulator returns them).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import deque
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+import data as D
+import model as M
+import pretrain_vla as P
+import tokenizers as TK
+
+
+def window_parts(vocab: M.Vocab, text_ids, keyframes, chunks, q_every_keyframe=False) -> list:
+    """The co-fine-tuning layout, shared by training and the policy. keyframes: list of (2, h, w)
+    codes (agentview, wrist); chunks: list of FAST id lists (may be one shorter than keyframes)."""
+    parts = [(M.SEG_TEXT, [vocab.special("BOS"), *text_ids], M.ROLE_NONE, 0)]
+    for j, codes in enumerate(keyframes):
+        for cam in range(codes.shape[0]):
+            parts += M.image_part(vocab, codes[cam], M.ROLE_KEYFRAME, j)
+        if j == 0 or q_every_keyframe:
+            parts.append((M.SEG_Q, [vocab.special("Q")], M.ROLE_NONE, j))
+        if j < len(chunks):
+            parts.append((M.SEG_ACTION, [vocab.special("BOA")], M.ROLE_NONE, j))
+            parts.append((M.SEG_ACTION, [vocab.action0 + t for t in chunks[j]] + [vocab.special("EOA")], M.ROLE_ACTION, j))
+    return parts
+
+
+class WindowTokens(Dataset):
+    """data.WindowView windows with at least one complete chunk -> token sequences + z_m targets."""
+
+    def __init__(self, data, stats, text, fast, kf, motion, vocab, N=2, stride=1, q_every_keyframe=False):
+        view = D.WindowView(data, stats, N, fast.l_a, motion.frames, motion.span, stride=stride)
+        self.items = [(i, s) for i, s in view.items if s + fast.l_a <= data.episodes[i].length]
+        self.data, self.stats, self.text, self.fast, self.kf, self.motion = data, stats, text, fast, kf, motion
+        self.vocab, self.N, self.q_every = vocab, N, q_every_keyframe
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, idx):
+        i, s = self.items[idx]
+        ep, l_a = self.data.episodes[i], self.fast.l_a
+        n_kf = min(self.N, (ep.length - 1 - s) // l_a + 1)                   # keyframes inside the episode
+        n_chunks = min(self.N, (ep.length - s) // l_a)                        # complete chunks (>= 1)
+        n_kf = min(n_kf, n_chunks + 1)                                        # cut after the last complete chunk
+        codes = self.kf.ids(ep, s + l_a * np.arange(n_kf))                    # (n_kf, 2, h, w)
+        actions = self.stats["actions"].normalize(self.data.read(i, "actions")[s: s + n_chunks * l_a])
+        chunks = [self.fast.encode(actions[j * l_a: (j + 1) * l_a]) for j in range(n_chunks)]
+        seq = M.assemble(window_parts(self.vocab, self.text.encode(ep.instruction), list(codes), chunks, self.q_every))
+        n_q = int((seq["seg"] == M.SEG_Q).sum())
+        key = TK.cache_key(ep)
+        seq["z_m"] = torch.from_numpy(np.stack([self.motion(key, s + j * l_a) for j in range(n_q)])).float()  # (n_q, D_m)
+        return seq
+
+
+def collate(batch, vocab):
+    out = M.pad_batch(batch, vocab)
+    out["z_m"] = torch.cat([b["z_m"] for b in batch])                      # (total Q, D_m), in sequence order
+    return out
+
+
+def cofinetune_loss(model, h, batch, lambda1=0.1, lambda2=0.01):
+    """Eq. (3) from hidden states h (B, L, d). A λ of 0 skips its term (no gradient reaches it)."""
+    ids, seg, role = batch["ids"], batch["seg"], batch["role"]
+    ce_a, n_a, acc_a = M.next_token_ce(model, h, ids, role, M.ROLE_ACTION)
+    total, terms = ce_a, {"ce_action": ce_a.item(), "acc_action": acc_a}
+    if lambda1:
+        z_hat = model.motion_head(h[seg == M.SEG_Q]).float()                # (total Q, D_m), row-major = sequence order
+        mse = F.mse_loss(z_hat, batch["z_m"])
+        total = total + lambda1 * mse
+        terms["mse"] = mse.item()
+    if lambda2:
+        ce_v, _, acc_v = M.next_token_ce(model, h, ids, role, M.ROLE_KEYFRAME)
+        total = total + lambda2 * ce_v
+        terms.update(ce_keyframe=ce_v.item(), acc_keyframe=acc_v)
+    return total, terms
+
+
+# ----------------------------------------------------------------------------------------------
+# The policy
+
+def _rotate(img):
+    return np.ascontiguousarray(np.asarray(img)[::-1, ::-1])  # LIBERO env images are upside down
+
+
+class Policy:
+    """Closed-loop CoWVLA policy. At each re-plan the context is the instruction, up to `history`
+    previous (keyframe, executed chunk) pairs, the current keyframe (both cameras) and Q; action
+    tokens are decoded greedily (action ids + end-of-action only, KV cache), FAST-decoded,
+    un-normalised and clipped to [-1, 1]. The default history is N − 1, i.e. at the second and later
+    re-plans the context has exactly the training layout [T, ṽ^1, Q, A^1, ṽ^2] and the policy
+    predicts A^2 with its previous keyframe and executed chunk in view; at the first re-plan it is
+    [T, ṽ^1, Q] (the prefix every training window starts with). History needs replan == l_a."""
+
+    def __init__(self, model, vocab, text, fast, stats, vqgan, config, replan=None, history=None, device="cpu"):
+        self.model, self.vocab, self.text, self.fast, self.stats, self.vqgan = model, vocab, text, fast, stats, vqgan
+        self.config, self.device = config, torch.device(device)
+        self.N, self.l_a = config["N"], fast.l_a
+        self.q_every = config["args"]["q_every_keyframe"]
+        self.replan = replan or self.l_a
+        self.history = (self.N - 1 if history is None else history) if self.replan == self.l_a else 0
+        self.allowed = torch.zeros(vocab.size, dtype=torch.bool, device=self.device)
+        self.allowed[vocab.action0: vocab.action0 + vocab.n_action] = True
+        self.allowed[vocab.special("EOA")] = True
+        self.max_tokens = self.l_a * fast.D + 1
+        self.use_cache = True
+        self.reset()
+
+    @classmethod
+    def load(cls, run_dir, device="auto", **kw) -> "Policy":
+        device = M.pick_device(device)
+        cfg = M.load_config(run_dir)
+        a = cfg["args"]
+        model = M.load_weights(run_dir, M.VLA(M.VLAConfig(**cfg["vla"])), device).to(device).eval()
+        text, fast = TK.TextTokenizer.load(a["tokenizers"]), TK.FASTTokenizer.load(a["tokenizers"])
+        stats = D.load_stats(Path(a["tokenizers"]) / "stats.json")
+        vqgan = TK.load_vqgan(a["vqgan"], device)
+        return cls(model, M.Vocab(**cfg["vocab"]), text, fast, stats, vqgan, cfg, device=device, **kw)
+
+    def reset(self):
+        self.queue: deque = deque()
+        self.past: deque = deque(maxlen=max(1, self.history))   # (keyframe codes, chunk ids)
+        self.instruction_ids = None
+
+    def encode_keyframe(self, obs) -> torch.Tensor:
+        """Both cameras of a LIBERO-format observation -> VQGAN codes (2, h, w)."""
+        imgs = np.stack([_rotate(obs["agentview_image"]), _rotate(obs["robot0_eye_in_hand_image"])])
+        x = D.frames_to_tensor(imgs, self.vqgan.cfg.image_size).to(self.device)
+        return self.vqgan.encode(x).cpu()
+
+    def _context(self, obs, instruction):
+        codes = self.encode_keyframe(obs)
+        hist = list(self.past) if self.history else []
+        keyframes = [c for c, _ in hist] + [codes]
+        chunks = [a for _, a in hist]
+        parts = window_parts(self.vocab, self.text.encode(instruction), keyframes, chunks, self.q_every)
+        parts.append((M.SEG_ACTION, [self.vocab.special("BOA")], M.ROLE_NONE, 0))
+        return codes, M.assemble(parts)["ids"].to(self.device)
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs, instruction: str | None = None, imagine: bool = False):
+        """-> (l_a, 7) un-normalised actions in [-1, 1] (and the imagined next agentview keyframe)."""
+        instruction = instruction or obs.get("instruction") or self.config.get("default_instruction", "")
+        codes, ctx = self._context(obs, instruction)
+        out = M.greedy_generate(self.model, ctx, self.allowed, self.vocab.special("EOA"), self.max_tokens,
+                                self.use_cache)
+        ids = [t - self.vocab.action0 for t in out if t != self.vocab.special("EOA")]
+        chunk = self.stats["actions"].unnormalize(self.fast.decode(ids))       # (l_a, 7)
+        chunk = np.clip(chunk, -1, 1).astype(np.float32)
+        if self.history:
+            self.past.append((codes, ids))
+        if not imagine:
+            return chunk
+        return chunk, self.imagine(ctx, out)
+
+    @torch.no_grad()
+    def imagine(self, ctx, action_tokens):
+        """Generate the next keyframe's agentview tokens after the chunk and decode them with the VQGAN."""
+        V = self.vocab
+        h = self.vqgan.cfg.image_size // self.vqgan.cfg.factor
+        seq = torch.cat([ctx, torch.tensor(action_tokens + [V.special("BOI")], device=self.device)])
+        allowed = torch.zeros(V.size, dtype=torch.bool, device=self.device)
+        allowed[V.visual0: V.visual0 + V.n_visual] = True
+        codes = M.greedy_generate(self.model, seq, allowed, None, h * h, self.use_cache)
+        img = self.vqgan.decode(torch.tensor(codes, device=self.device).view(1, h, h) - V.visual0)[0]
+        return ((img.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().astype(np.uint8)  # (S, S, 3) upright
+
+    def select_action(self, obs, instruction: str | None = None) -> np.ndarray:
+        """Pop the next action of the queued chunk; re-plan every `replan` steps."""
+        if not self.queue:
+            self.queue.extend(self.predict_action_chunk(obs, instruction)[: self.replan])
+        return self.queue.popleft()
+
+    def infer(self, obs, instruction: str | None = None) -> dict:
+        return {"actions": self.predict_action_chunk(obs, instruction)}
+
+
+def bench(run_dir=None):
+    """Latency of one predict_action_chunk-style decode, KV cache vs none, tiny and full configs."""
+    dev = M.pick_device()
+    print(f"device {dev}; one chunk = prefill the context, then decode until EOA (forced to 30 tokens here)")
+    print(f"{'config':<6} {'params':>8} {'context':>8} {'new tokens':>10} {'no cache ms':>12} {'KV cache ms':>12} {'speed-up':>9}")
+    for name, cfg, hw, reps in (("tiny", M.VLAConfig.tiny(vocab_size=2400, D_m=1024), 8, 3),
+                                ("full", M.VLAConfig(vocab_size=4096, D_m=2048), 16, 1)):
+        model = M.VLA(cfg).to(dev).eval()
+        ctx = torch.randint(0, 1000, (16 + 2 * 2 * (hw * hw + 2) + 1 + 30 + 1,), device=dev)  # T, 2 keyframes x 2 cams, Q, A^1, BOA
+        allowed = torch.ones(cfg.vocab_size, dtype=torch.bool, device=dev)
+        times = {}
+        for cache in (False, True):
+            M.greedy_generate(model, ctx, allowed, None, 2, cache)  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                M.greedy_generate(model, ctx, allowed, None, 30, cache)
+            times[cache] = (time.perf_counter() - t0) / reps * 1000
+        print(f"{name:<6} {sum(p.numel() for p in model.parameters()) / 1e6:>7.1f}M {len(ctx):>8} {30:>10} "
+              f"{times[False]:>12.0f} {times[True]:>12.0f} {times[False] / times[True]:>8.1f}x")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="LIBERO-format data (the same the tokenizers, cache and extractor used)")
+    p.add_argument("--tokenizers", default="runs/tokenizers", help="output of `tokenizers.py fit`")
+    p.add_argument("--vqgan", default="runs/vqgan", help="VQGAN run (keyframe_ids.hdf5 inside)")
+    p.add_argument("--keyframe-cache", default=None, help="keyframe-id cache (default VQGAN/keyframe_ids.hdf5)")
+    p.add_argument("--extractor", default="runs/extractor", help="extractor run with the z_m export")
+    p.add_argument("--init-from", default="runs/pretrain", help="pre-trained VLA run, or 'none' (w/o pre-training)")
+    p.add_argument("--out", default="runs/cofinetune", help="run directory")
+    # model (used with --init-from none; otherwise the pre-trained config is kept)
+    p.add_argument("--tiny", action="store_true", help="tiny CPU config (d 128, 4 layers)")
+    p.add_argument("--width", type=int, default=None, help="model width d")
+    p.add_argument("--layers", type=int, default=None, help="transformer blocks")
+    p.add_argument("--heads", type=int, default=None, help="attention heads")
+    # Eq. (3)
+    p.add_argument("--N", type=int, default=2, help="keyframes / action chunks per window (LIBERO: 2)")
+    p.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
+    p.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
+    p.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
+    # optimisation (UniVLA's settings)
+    p.add_argument("--steps", type=int, default=8000, help="optimisation steps (paper: 8k)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per step per process (paper: 128 total)")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW lr (default 8e-5; tiny 1e-3)")
+    p.add_argument("--min-lr", type=float, default=5e-6, help="cosine floor")
+    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    p.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
+    p.add_argument("--stride", type=int, default=1, help="step between window starts")
+    p.add_argument("--log-every", type=int, default=25, help="steps between log lines")
+    p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--workers", type=int, default=1, help="DataLoader workers per process")
+    p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--bench", action="store_true", help="print decode latency with/without KV cache and exit")
+    args = p.parse_args(argv)
+    if args.bench:
+        return bench()
+    if not args.data:
+        p.error("--data is required")
+    if args.lr is None:
+        args.lr = 1e-3 if args.tiny else 8e-5
+    for k in ("tokenizers", "vqgan"):  # the policy finds its tokenizers through config.json
+        setattr(args, k, str(Path(getattr(args, k)).resolve()))
+
+    rank, world, local = M.setup_distributed()
+    M.seed_everything(args.seed + rank)
+    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
+    out = Path(args.out)
+    try:
+        data = D.LiberoData(args.data)
+        text, fast, kf, motion, vocab = P.load_artifacts(args)
+        stats = D.load_stats(Path(args.tokenizers) / "stats.json")
+        init = None if args.init_from == "none" else M.load_config(args.init_from)
+    except (D.DataError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    if init is not None:
+        cfg = M.VLAConfig(**init["vla"])
+        if init["vocab"] != asdict(vocab) or cfg.D_m != motion.D_m:
+            sys.exit(f"error: {args.init_from} was pre-trained with vocab {init['vocab']} and D_m {cfg.D_m}, but "
+                     f"these tokenizers/extractor give {asdict(vocab)} and D_m {motion.D_m}; use the same artefacts")
+    else:
+        cfg = P.build_model(args, vocab, motion.D_m)
+    dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe)
+    instructions = data.instructions
+    config = {"stage": "cofinetune", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args), "N": args.N,
+              "l_a": fast.l_a, "frames": motion.frames, "span": motion.span, "world_size": world,
+              "instructions": instructions, "default_instruction": instructions[0] if len(instructions) == 1 else ""}
+    if rank == 0:
+        print(json.dumps(config, indent=1, default=str))
+    model = M.VLA(cfg).to(device)
+    if init is not None:
+        M.load_weights(args.init_from, model, device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    step = 0
+    state = M.load_train_state(out) if args.resume else None
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    net, sampler = model, None
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        from torch.utils.data.distributed import DistributedSampler
+        net = DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
+    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=args.workers, sampler=sampler,
+                           drop_last=len(dataset) >= args.batch_size * world)
+    loader.collate_fn = lambda b: collate(b, vocab)
+    if rank == 0:
+        print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | init {args.init_from} | "
+              f"{len(dataset)} windows (N {args.N}, l_a {fast.l_a}) | world {world} | device {device}")
+    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    log, since, tokens, epoch, it = M.RunLog(out), 0, 0, 0, iter(loader)
+    bar = tqdm(total=args.steps, initial=step, desc="cofinetune", unit="step", disable=rank or not sys.stderr.isatty())
+    while step < args.steps:
+        # ---- learning rate
+        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        try:
+            batch = next(it)
+        except StopIteration:
+            epoch += 1
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            it = iter(loader)
+            batch = next(it)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        # ---- forward / backward (Eq. 3)
+        with amp:
+            h = net(batch["ids"], batch["seg"])
+            loss, terms = cofinetune_loss(model, h, batch, args.lambda1, args.lambda2)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        opt.step()
+        step += 1
+        since += 1
+        tokens += int((batch["seg"] != M.SEG_PAD).sum()) * world
+        bar.update(1)
+        # ---- log / checkpoint
+        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
+            dt = (time.perf_counter() - log.t) or 1e-9
+            log(step, args.steps, since, loss=loss.item(), **terms, lr=lr, grad_norm=gnorm.item(),
+                seq_len=batch["ids"].shape[1], tok_per_s=tokens / dt)
+            since, tokens = 0, 0
+        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
+            M.save_checkpoint(out, model, {**config, "step": step}, {"step": step, "optimizer": opt.state_dict()})
+    bar.close()
+    if rank == 0:
+        print(f"saved {out} at step {step}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

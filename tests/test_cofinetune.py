@@ -1,0 +1,192 @@
+"""Co-fine-tuning (Eq. 3), the window layout and the policy (cofinetune.py, Sec. 3.4)."""
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import cofinetune as C
+import data
+import model as M
+import pretrain_vla as P
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def parts(artifacts):
+    ns = SimpleNamespace(tokenizers=artifacts.tokenizers, vqgan=artifacts.vqgan, keyframe_cache=None,
+                         extractor=artifacts.extractor)
+    text, fast, kf, motion, vocab = P.load_artifacts(ns)
+    d = data.LiberoData(artifacts.data)
+    stats = data.load_stats(artifacts.tokenizers / "stats.json")
+    return SimpleNamespace(text=text, fast=fast, kf=kf, motion=motion, vocab=vocab, data=d, stats=stats)
+
+
+def _model(vocab, D_m, seed=0):
+    torch.manual_seed(seed)
+    return M.VLA(M.VLAConfig.tiny(vocab_size=vocab.size, D_m=D_m, d=32, layers=2, heads=2))
+
+
+def test_window_sequences_and_padding_cut(parts):
+    ds = C.WindowTokens(parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab)
+    T0 = parts.data.episodes[0].length
+    assert all(s + 10 <= parts.data.episodes[i].length for i, s in ds.items)  # >= one complete chunk
+    full = ds[0]
+    seg, role, chunk = full["seg"], full["role"], full["chunk"]
+    assert int((seg == M.SEG_Q).sum()) == 1 and full["z_m"].shape == (1, parts.motion.D_m)
+    for j in range(2):  # both keyframes (two cameras each) and both chunks present
+        assert ((role == M.ROLE_KEYFRAME) & (chunk == j)).sum() == 2 * parts.kf.ids(parts.data.episodes[0], [0])[0, 0].numel()
+        assert ((role == M.ROLE_ACTION) & (chunk == j)).sum() >= 2                # FAST ids + EOA
+    a1 = parts.stats["actions"].normalize(parts.data.read(0, "actions")[:10])
+    ids1 = full["ids"][(role == M.ROLE_ACTION) & (chunk == 0)][:-1] - parts.vocab.action0
+    assert ids1.tolist() == parts.fast.encode(a1)
+    q = int((seg == M.SEG_Q).nonzero())
+    first_kf2 = int(((role == M.ROLE_KEYFRAME) & (chunk == 1)).nonzero()[0])
+    first_a1 = int(((role == M.ROLE_ACTION) & (chunk == 0)).nonzero()[0])
+    assert q < first_a1 < first_kf2                                                  # [T, ṽ1, Q, A1, ṽ2, A2]
+    # a window 15 steps before the end: chunk 2 incomplete -> cut after ṽ^2, no A^2 in any loss
+    k = ds.items.index((0, T0 - 15))
+    late = ds[k]
+    assert ((late["role"] == M.ROLE_ACTION) & (late["chunk"] == 1)).sum() == 0
+    assert ((late["role"] == M.ROLE_KEYFRAME) & (late["chunk"] == 1)).sum() > 0
+    every = C.WindowTokens(parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab,
+                           q_every_keyframe=True)[0]
+    assert int((every["seg"] == M.SEG_Q).sum()) == 2 and every["z_m"].shape[0] == 2
+
+
+def test_q_never_sees_later_keyframes_or_actions(parts):
+    model = _model(parts.vocab, parts.motion.D_m).eval()
+    ds = C.WindowTokens(parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab)
+    seq = ds[0]
+    q = int((seq["seg"] == M.SEG_Q).nonzero())
+    z = lambda ids: model.motion_head(model(ids[None], seq["seg"][None])[0, q])
+    ids2 = seq["ids"].clone()
+    ids2[q + 1:] = torch.randint(0, parts.vocab.size, (len(ids2) - q - 1,))          # scramble everything after Q
+    assert torch.equal(z(seq["ids"]), z(ids2))
+    ids3 = seq["ids"].clone()
+    ids3[q - 3] = (ids3[q - 3] + 1 - parts.vocab.visual0) % parts.vocab.n_visual + parts.vocab.visual0  # a ṽ^1 token
+    assert not torch.equal(z(seq["ids"]), z(ids3))
+
+
+def test_kv_cache_decoding_matches_full_decoding():
+    vocab = M.Vocab(30, 40, 20)
+    model = _model(vocab, 8, seed=1).eval()
+    allowed = torch.zeros(vocab.size, dtype=torch.bool)
+    allowed[vocab.action0: vocab.action0 + vocab.n_action] = True
+    allowed[vocab.special("EOA")] = True
+    for seed in range(3):
+        ctx = torch.randint(0, vocab.size, (25,), generator=torch.Generator().manual_seed(seed))
+        fast = M.greedy_generate(model, ctx, allowed, vocab.special("EOA"), 40, use_cache=True)
+        slow = M.greedy_generate(model, ctx, allowed, vocab.special("EOA"), 40, use_cache=False)
+        assert fast == slow
+        assert all(allowed[t] for t in fast)                                           # never a non-action id
+
+
+def test_lambda_zero_removes_terms_from_gradient(parts):
+    ds = C.WindowTokens(parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab)
+    batch = C.collate([ds[0], ds[5]], parts.vocab)
+    grads = {}
+    for l1, l2 in ((0.1, 0.01), (0.0, 0.01), (0.1, 0.0), (0.0, 0.0)):
+        model = _model(parts.vocab, parts.motion.D_m)
+        loss, terms = C.cofinetune_loss(model, model(batch["ids"], batch["seg"]), batch, l1, l2)
+        loss.backward()
+        grads[(l1, l2)] = {n: (p.grad.clone() if p.grad is not None else None) for n, p in model.named_parameters()}
+        assert ("mse" in terms) == bool(l1) and ("ce_keyframe" in terms) == bool(l2)
+    assert grads[(0.0, 0.01)]["motion_head.0.weight"] is None                          # λ1 = 0: no motion gradient
+    assert grads[(0.1, 0.01)]["motion_head.0.weight"].abs().sum() > 0
+    # λ2 = 0: the gradient is exactly the one of the remaining terms
+    g_none, g_l2 = grads[(0.0, 0.0)]["blocks.0.qkv.weight"], grads[(0.0, 0.01)]["blocks.0.qkv.weight"]
+    assert not torch.allclose(g_none, g_l2)
+    assert torch.equal(grads[(0.1, 0.0)]["lm_head.weight"], grads[(0.0, 0.0)]["lm_head.weight"])
+
+
+def test_tiny_policy_overfits_one_demo(parts):
+    """One demo's windows (real FAST tokens of its actions) -> action-token accuracy 100%. Keyframe codes
+    are random per step (a trained VQGAN's codes differ between frames; the untrained test one's don't)."""
+    g = torch.Generator().manual_seed(0)
+    T = parts.data.episodes[0].length
+    frame_codes = torch.randint(0, parts.vocab.n_visual, (T, 2, 2, 2), generator=g)    # (T, cams, h, w)
+    actions = parts.stats["actions"].normalize(parts.data.read(0, "actions"))
+    text = parts.text.encode(parts.data.episodes[0].instruction)
+    seqs = []
+    for s in range(0, T - 20, 5):
+        chunks = [parts.fast.encode(actions[s + 10 * j: s + 10 * (j + 1)]) for j in range(2)]
+        seqs.append(M.assemble(C.window_parts(parts.vocab, text, [frame_codes[s], frame_codes[s + 10]], chunks)))
+        seqs[-1]["z_m"] = torch.zeros(1, parts.motion.D_m)
+    batch = C.collate(seqs, parts.vocab)
+    torch.manual_seed(0)
+    model = _model(parts.vocab, parts.motion.D_m)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0)
+    for step in range(300):
+        loss, terms = C.cofinetune_loss(model, model(batch["ids"], batch["seg"]), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if terms["acc_action"] == 1.0:
+            break
+    assert terms["acc_action"] == 1.0, terms
+
+
+def _policy(parts, model=None, **kw):
+    model = model or _model(parts.vocab, parts.motion.D_m).eval()
+    import tokenizers as TK
+    vq = TK.load_vqgan(Path(parts.kf.path).parent)
+    cfg = {"N": 2, "args": {"q_every_keyframe": False}}
+    return C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, vq, cfg, **kw)
+
+
+def _obs(parts, t=0):
+    """An observation in LIBERO's env format (images upside down) built from the dataset."""
+    return {"agentview_image": parts.data.images(0, "agentview", [t])[0][::-1, ::-1],
+            "robot0_eye_in_hand_image": parts.data.images(0, "wrist", [t])[0][::-1, ::-1]}
+
+
+def test_malformed_generation_still_gives_a_chunk(parts, monkeypatch):
+    policy = _policy(parts)
+    for fake in ([], [parts.vocab.action0] * 200, [parts.vocab.action0 + 3, parts.vocab.special("EOA"), 5]):
+        monkeypatch.setattr(M, "greedy_generate", lambda *a, **k: list(fake))
+        chunk = policy.predict_action_chunk(_obs(parts), "pick up object a")
+        assert chunk.shape == (10, 7) and np.isfinite(chunk).all() and np.abs(chunk).max() <= 1
+
+
+def test_queue_replans_at_interval(parts, monkeypatch):
+    policy = _policy(parts, replan=4)
+    calls = []
+    real = policy.predict_action_chunk
+    monkeypatch.setattr(policy, "predict_action_chunk", lambda obs, instr=None: calls.append(1) or real(obs, instr))
+    actions = [policy.select_action(_obs(parts), "pick up object a") for _ in range(12)]
+    assert len(calls) == 3 and all(a.shape == (7,) for a in actions)
+    assert policy.history == 0                                                         # history needs replan == l_a
+    full = _policy(parts)
+    for _ in range(21):
+        full.select_action(_obs(parts), "pick up object a")
+    assert full.history == 1 and len(full.past) == 1
+
+
+def test_cli_from_pretrain_and_from_none_then_policy(artifacts, tmp_path):
+    common = ["--data", artifacts.data, "--tokenizers", artifacts.tokenizers, "--vqgan", artifacts.vqgan,
+              "--extractor", artifacts.extractor, "--tiny", "--width", "32", "--layers", "2", "--heads", "2",
+              "--batch-size", "4", "--workers", "0", "--log-every", "2"]
+    run = lambda script, *a: subprocess.run([sys.executable, str(REPO / script), *map(str, common), *map(str, a)],
+                                            capture_output=True, text=True, timeout=600)
+    r = run("pretrain_vla.py", "--out", tmp_path / "pre", "--steps", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run("cofinetune.py", "--out", tmp_path / "cft", "--init-from", tmp_path / "pre", "--steps", "3")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ce_action" in r.stdout and "mse" in r.stdout and "ce_keyframe" in r.stdout
+    r = run("cofinetune.py", "--out", tmp_path / "scratch", "--init-from", "none", "--steps", "2", "--lambda1", "0")
+    assert r.returncode == 0 and "mse" not in r.stdout.split("step 2/2")[1]
+    policy = C.Policy.load(tmp_path / "cft", device="cpu")
+    d = data.LiberoData(artifacts.data)
+    obs = {"agentview_image": d.images(0, "agentview", [3])[0][::-1, ::-1],
+           "robot0_eye_in_hand_image": d.images(0, "wrist", [3])[0][::-1, ::-1]}
+    out = policy.infer(obs, d.episodes[0].instruction)
+    assert out["actions"].shape == (10, 7)
+    r = subprocess.run([sys.executable, str(REPO / "cofinetune.py"), "--data", str(artifacts.data), "--init-from",
+                        str(tmp_path / "missing"), "--tokenizers", str(artifacts.tokenizers), "--vqgan",
+                        str(artifacts.vqgan), "--extractor", str(artifacts.extractor)], capture_output=True, text=True)
+    assert r.returncode != 0 and "config.json" in r.stderr and "Traceback" not in r.stderr
