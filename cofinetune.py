@@ -31,7 +31,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 import data as D
 import model as M
@@ -255,7 +254,7 @@ def main(argv=None):
     p.add_argument("--stride", type=int, default=1, help="step between window starts")
     p.add_argument("--log-every", type=int, default=25, help="steps between log lines")
     p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader workers per process")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
     p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
@@ -273,7 +272,6 @@ def main(argv=None):
     rank, world, local = M.setup_distributed()
     M.seed_everything(args.seed + rank)
     device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
-    out = Path(args.out)
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = P.load_artifacts(args)
@@ -298,68 +296,9 @@ def main(argv=None):
     model = M.VLA(cfg).to(device)
     if init is not None:
         M.load_weights(args.init_from, model, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
-    step = 0
-    state = M.load_train_state(out) if args.resume else None
-    if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
-        print(f"resumed from {out / 'train_state.pt'} at step {step}")
-    net, sampler = model, None
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-        from torch.utils.data.distributed import DistributedSampler
-        net = DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
-        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
-    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=args.workers, sampler=sampler,
-                           drop_last=len(dataset) >= args.batch_size * world)
-    loader.collate_fn = lambda b: collate(b, vocab)
-    if rank == 0:
-        print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | init {args.init_from} | "
-              f"{len(dataset)} windows (N {args.N}, l_a {fast.l_a}) | world {world} | device {device}")
-    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, since, tokens, epoch, it = M.RunLog(out), 0, 0, 0, iter(loader)
-    bar = tqdm(total=args.steps, initial=step, desc="cofinetune", unit="step", disable=rank or not sys.stderr.isatty())
-    while step < args.steps:
-        # ---- learning rate
-        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        try:
-            batch = next(it)
-        except StopIteration:
-            epoch += 1
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            it = iter(loader)
-            batch = next(it)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        # ---- forward / backward (Eq. 3)
-        with amp:
-            h = net(batch["ids"], batch["seg"])
-            loss, terms = cofinetune_loss(model, h, batch, args.lambda1, args.lambda2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        opt.step()
-        step += 1
-        since += 1
-        tokens += int((batch["seg"] != M.SEG_PAD).sum()) * world
-        bar.update(1)
-        # ---- log / checkpoint
-        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
-            dt = (time.perf_counter() - log.t) or 1e-9
-            log(step, args.steps, since, loss=loss.item(), **terms, lr=lr, grad_norm=gnorm.item(),
-                seq_len=batch["ids"].shape[1], tok_per_s=tokens / dt)
-            since, tokens = 0, 0
-        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
-            M.save_checkpoint(out, model, {**config, "step": step}, {"step": step, "optimizer": opt.state_dict()})
-    bar.close()
-    if rank == 0:
-        print(f"saved {out} at step {step}")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    P.train_vla(args, model, dataset, lambda b: collate(b, vocab),
+                lambda m, h, b: cofinetune_loss(m, h, b, args.lambda1, args.lambda2),
+                config, (rank, world, local), device, "cofinetune")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,16 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def loader_workers(workers: int | None, device: torch.device) -> int:
+    """DataLoader workers: the flag if given, else 0 on CPU (the cores train) and 4 on an accelerator.
+    On CPU the main process then gets the cores the workers leave: with 2 cores, 2 intra-op threads
+    beside 1 busy worker made a tiny VQGAN step 23x slower (8.1 s vs 0.35 s) through thread contention."""
+    workers = (0 if device.type == "cpu" else 4) if workers is None else workers
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    return workers
+
+
 def seed_everything(seed: int):
     random.seed(seed)
     np.random.seed(seed)

@@ -151,7 +151,7 @@ def main(argv=None):
     # run
     p.add_argument("--log-every", type=int, default=25, help="steps between log lines")
     p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader workers per process")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
     p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
@@ -167,7 +167,6 @@ def main(argv=None):
     rank, world, local = M.setup_distributed()
     M.seed_everything(args.seed + rank)
     device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
-    out = Path(args.out)
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)
@@ -180,6 +179,17 @@ def main(argv=None):
     if rank == 0:
         print(json.dumps(config, indent=1, default=str))
     model = M.VLA(cfg).to(device)
+    first_frame_ce = not args.no_first_frame_ce
+    train_vla(args, model, dataset, lambda b: collate(b, vocab), lambda m, h, b: pretrain_loss(m, h, b, first_frame_ce),
+              config, (rank, world, local), device, "pretrain")
+
+
+def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, device, stage):
+    """The loop both VLA stages share: AdamW with UniVLA's settings, warm-up + cosine, gradient clip,
+    torchrun DDP, bf16 autocast on CUDA, one log line per --log-every with tokens/s and the batch's
+    sequence length, atomic resumable checkpoints. loss_fn(model, h, batch) -> (loss, per-term dict)."""
+    rank, world, local = dist_info
+    out = Path(args.out)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
     step = 0
     state = M.load_train_state(out) if args.resume else None
@@ -188,26 +198,24 @@ def main(argv=None):
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
         print(f"resumed from {out / 'train_state.pt'} at step {step}")
-    net = model
-    sampler = None
+    net, sampler = model, None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
         net = DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
         sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
-    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=args.workers, sampler=sampler,
+    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=M.loader_workers(args.workers, device),
+                           sampler=sampler,
                            drop_last=len(dataset) >= args.batch_size * world)
-    loader.collate_fn = lambda b: collate(b, vocab)
+    loader.collate_fn = collate_fn
     if rank == 0:
-        print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | vocab {vocab.size} "
-              f"(text {vocab.n_text}, visual {vocab.n_visual}, action {vocab.n_action}) | {len(dataset)} windows | "
-              f"world {world} | device {device}")
+        v = config["vocab"]
+        print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | vocab "
+              f"{v['n_text'] + v['n_visual'] + v['n_action'] + len(M.SPECIALS)} (text {v['n_text']}, visual "
+              f"{v['n_visual']}, action {v['n_action']}) | {len(dataset)} windows | world {world} | device {device}")
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, since, tokens, epoch = M.RunLog(out), 0, 0, 0
-    it = iter(loader)
-    bar = tqdm(total=args.steps, initial=step, desc="pretrain", unit="step", disable=rank or not sys.stderr.isatty())
-    first_frame_ce = not args.no_first_frame_ce
-
+    log, since, tokens, epoch, it = M.RunLog(out), 0, 0, 0, iter(loader)
+    bar = tqdm(total=args.steps, initial=step, desc=stage, unit="step", disable=rank or not sys.stderr.isatty())
     while step < args.steps:
         # ---- learning rate (warm-up + cosine)
         lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
@@ -222,10 +230,10 @@ def main(argv=None):
             it = iter(loader)
             batch = next(it)
         batch = {k: v.to(device) for k, v in batch.items()}
-        # ---- forward / backward (Eq. 2)
+        # ---- forward / backward
         with amp:
             h = net(batch["ids"], batch["seg"])                   # (B, L, d); through DDP when distributed
-            loss, terms = pretrain_loss(model, h, batch, first_frame_ce)
+            loss, terms = loss_fn(model, h, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)

@@ -26,8 +26,7 @@ import io
 import json
 import math
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -455,7 +454,8 @@ def load_vqgan(run_dir, device="cpu") -> VQGAN:
 
 
 def train_vqgan(args):
-    from model import RunLog, cosine_lr, load_train_state, pick_device, save_checkpoint, seed_everything
+    from model import (RunLog, cosine_lr, load_train_state, loader_workers, pick_device, save_checkpoint,
+                       seed_everything)
     seed_everything(args.seed)
     device = pick_device(args.device)
     out = Path(args.out)
@@ -472,7 +472,7 @@ def train_vqgan(args):
     config = {"stage": "vqgan", "vqgan": asdict(cfg), "args": vars(args), "heldout_episodes": held,
               "data": str(args.data)}
     print(json.dumps(config, indent=1, default=str))
-    model = VQGAN(cfg).to(device)
+    model = VQGAN(cfg).to(device).to(memory_format=torch.channels_last)  # ~2x faster convs on CPU
     disc = PatchDiscriminator(cfg.ch).to(device) if args.gan_start >= 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9)) if disc else None
@@ -490,7 +490,7 @@ def train_vqgan(args):
         step = state["step"]
         print(f"resumed from {out / 'train_state.pt'} at step {step}")
     loader = D.make_loader(FrameView(data, train_eps, cfg.image_size), args.batch_size, seed=args.seed + step,
-                           workers=args.workers, drop_last=True)
+                           workers=loader_workers(args.workers, device), drop_last=True)
     eval_view = FrameView(data, held, cfg.image_size)
     g = torch.Generator().manual_seed(0)
     eval_idx = torch.randperm(len(eval_view), generator=g)[: args.eval_frames].tolist()
@@ -719,7 +719,7 @@ def main(argv=None):
     s.add_argument("--eval-frames", type=int, default=256, help="held-out frames for PSNR at each checkpoint")
     s.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     s.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (+ recon.png)")
-    s.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    s.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
     s.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt if present")

@@ -133,7 +133,7 @@ def main(argv=None):
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--val-every", type=int, default=500, help="steps between validation + checkpoint + figure")
     p.add_argument("--val-clips", type=int, default=16, help="held-out clips for validation")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader worker processes")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
     p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
@@ -168,7 +168,8 @@ def main(argv=None):
     # ---- data: clips of training episodes; fixed validation clip pairs from held-out episodes
     view = D.ClipView(data, cfg.frames, args.span, cfg.image_size)
     train_idx = [k for k, (i, _) in enumerate(view.items) if i not in held] or list(range(len(view)))
-    loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed, workers=args.workers,
+    loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed,
+                           workers=M.loader_workers(args.workers, device),
                            drop_last=len(train_idx) >= args.batch_size)
     val_idx = [k for k, (i, _) in enumerate(view.items) if i in held]
     pick = np.random.default_rng(0).permutation(len(val_idx))[: 2 * args.val_clips]
