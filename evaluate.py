@@ -67,7 +67,7 @@ def run_episode(job: dict) -> dict:
     policy.reset()
     instruction = suite.tasks[job["task"]].language
     frames, success, steps = [], False, 0
-    for t in range(SETTLE_STEPS + suite.max_steps):
+    for t in range(SETTLE_STEPS + (job.get("max_steps") or suite.max_steps)):
         if t < SETTLE_STEPS:
             action, imagined = NOOP, None
         elif job["imagine"] and not policy.queue:  # re-plan with imagination: keep the imagined keyframe
@@ -108,7 +108,7 @@ def _save_gif(frames, path):
 
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
-             videos=2, imagine=False, replan=None, tasks=None) -> dict:
+             videos=2, imagine=False, replan=None, tasks=None, max_steps=None) -> dict:
     names, get_suite, _ = env_backend(env)
     suites = names if suite == "all" else [get_suite(s).name for s in suite.split(",")]
     out = Path(out)
@@ -119,7 +119,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             for i in range(trials):
                 video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and k < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
-                             "video": str(video) if video else None, "imagine": imagine})
+                             "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps})
     from tqdm import tqdm
     t0 = time.time()
     threads = max(1, (os.cpu_count() or 2) // max(1, workers))
@@ -261,11 +261,12 @@ def main(argv=None):
     p.add_argument("--videos", type=int, default=2, help="GIFs: trial 0 of the first N tasks of each suite")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
     p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a)")
+    p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
     args = p.parse_args(argv)
     if not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
-                    args.videos, args.imagine, args.replan, args.tasks)
+                    args.videos, args.imagine, args.replan, args.tasks, args.max_steps)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")
