@@ -176,6 +176,7 @@ def write_task_file(path, demos: list[dict], *, instruction: str | None = None,
             grp.attrs["macros_image_convention"] = image_convention
             grp.attrs["num_demos"] = len(demos)
             grp.attrs["total"] = total
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a dataset is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

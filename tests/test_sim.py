@@ -1,0 +1,214 @@
+"""Tests for sim.py, the embedded MuJoCo benchmark (CPU, ~1 minute on 2 cores).
+
+    python -m pytest tests/test_sim.py -q            # fast tests
+    python -m pytest tests/test_sim.py -q -m slow    # expert success >= 95% on all 50 init states
+"""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import h5py
+import numpy as np
+import pytest
+
+import sim
+
+ALL_TASKS = [(s, t) for s in sim.SUITES for t in range(len(sim.SUITES[s].tasks))]
+SMALL = 32  # camera size for tests: rendering does not change the physics
+
+
+def test_suites_follow_libero_design_and_names_round_trip():
+    from data import instruction_from_filename
+    assert list(sim.SUITES) == ["mini_spatial", "mini_object", "mini_goal", "mini_long"]
+    for short, full in zip(("spatial", "object", "goal", "long"), sim.SUITES):
+        assert sim.get_suite(short) is sim.get_suite(full) is sim.SUITES[full]
+    for suite in sim.SUITES.values():
+        assert len(suite.tasks) >= 4
+        assert len({t.name for t in suite.tasks}) == len(suite.tasks)
+        for i, task in enumerate(suite.tasks):
+            assert task.index == i and "_" not in task.language and task.name == task.name.lower()
+            # the data layer derives the instruction from the file name: it must round-trip exactly
+            assert instruction_from_filename(f"{task.name}_demo.hdf5") == task.language
+    with pytest.raises(ValueError, match="unknown suite"):
+        sim.get_suite("libero_spatial")
+
+
+def test_init_states_are_seeded_fixed_and_distinct():
+    suite = sim.get_suite("goal")
+    states = suite.get_task_init_states(1)
+    env = sim.MiniEnv("goal", 1, camera_size=0)
+    assert states.shape == (sim.NUM_INIT_STATES, env.model.nq + env.model.nv)
+    fresh = sim._build_suites()["mini_goal"]  # recomputed from the seeds, in another order
+    np.testing.assert_array_equal(fresh.get_init_state(1, 7), states[7])
+    np.testing.assert_array_equal(fresh.get_task_init_states(1), states)
+    assert len(np.unique(states.round(6), axis=0)) == sim.NUM_INIT_STATES
+    assert not np.allclose(states, suite.get_task_init_states(2))
+
+
+@pytest.mark.parametrize("suite,task", ALL_TASKS)
+def test_no_task_starts_solved(suite, task):
+    env = sim.MiniEnv(suite, task, camera_size=0)
+    for i in range(sim.NUM_INIT_STATES):
+        env.set_init_state(i)
+        assert not env.check_success(), f"{suite} task {task} init {i} starts solved"
+    for i in range(0, sim.NUM_INIT_STATES, 10):  # the evaluation protocol's 10 settling no-ops
+        env.set_init_state(i)
+        for _ in range(10):
+            _, reward, done, _ = env.step([0, 0, 0, 0, 0, 0, -1])
+            assert not done and reward == 0.0
+
+
+@pytest.mark.parametrize("suite,task", ALL_TASKS)
+def test_expert_succeeds(suite, task):
+    env = sim.MiniEnv(suite, task, camera_size=SMALL)
+    for init in (0, 37):
+        demo, ok = sim.rollout_expert(suite, task, init, seed=0, env=env)
+        assert ok and env.check_success(), f"{suite} task {task}: expert failed from init {init}"
+        T = len(demo["actions"])
+        assert 30 < T < env.suite.max_steps
+        assert demo["actions"].shape == (T, 7) and np.abs(demo["actions"]).max() <= 1.0
+        assert demo["obs"]["agentview_rgb"].shape == (T, SMALL, SMALL, 3)
+        assert demo["obs"]["eye_in_hand_rgb"].dtype == np.uint8
+        assert demo["obs"]["ee_pos"].shape == (T, 3) and demo["obs"]["gripper_states"].shape == (T, 2)
+        np.testing.assert_array_equal(demo["states"][0], env.suite.get_init_state(task, init))
+    env.close()
+
+
+def test_observation_keys_and_image_convention():
+    env = sim.MiniEnv("spatial", 0, camera_size=48)
+    obs = env.reset()
+    assert obs["agentview_image"].shape == obs["robot0_eye_in_hand_image"].shape == (48, 48, 3)
+    assert obs["agentview_image"].dtype == np.uint8
+    assert obs["robot0_eef_pos"].shape == (3,) and obs["robot0_gripper_qpos"].shape == (2,)
+    q = obs["robot0_eef_quat"]
+    assert q.shape == (4,) and abs(np.linalg.norm(q) - 1) < 1e-6
+    # gripper pointing down: 180 degrees about x, i.e. xyzw ~ (+-1, 0, 0, 0) as robosuite's Panda at rest
+    assert abs(abs(q[0]) - 1) < 1e-3
+    # LIBERO's env returns images upside down: the black background above the table is at the bottom
+    img = obs["agentview_image"].astype(float)
+    assert img[-4:].mean() < 30 < img[:4].mean()
+    upright = img[::-1, ::-1]
+    assert upright[:4].mean() < 30  # after the evaluation code's 180-degree rotation it is on top
+    obs2, reward, done, info = env.step(np.zeros(7))
+    assert isinstance(reward, float) and isinstance(done, bool) and "success" in info
+    env.close()
+
+
+def test_action_convention():
+    env = sim.MiniEnv("goal", 0, camera_size=0)
+    obs = env.set_init_state(0)
+    for axis in range(3):
+        for sign in (1, -1):
+            a = np.zeros(7)
+            a[axis], a[6] = 2.0 * sign, -1  # out-of-range actions are clipped to [-1, 1]
+            p0 = obs["robot0_eef_pos"]
+            obs, *_ = env.step(a)
+            d = obs["robot0_eef_pos"] - p0
+            assert 0.04 < sign * d[axis] <= 0.05 + 1e-4, (axis, sign, d)
+            assert np.abs(np.delete(d, axis)).max() < 0.003
+    p0 = obs["robot0_eef_pos"]
+    obs, *_ = env.step([0.5, 0, 0, 0, 0, 0, -1])
+    assert 0.02 < obs["robot0_eef_pos"][0] - p0[0] <= 0.025 + 1e-4
+    # rotation: accepted; the yaw component turns the gripper about z by up to 0.5 rad per step
+    yaw0 = env.hand_yaw()
+    obs, *_ = env.step([0, 0, 0, 0.3, -0.3, 1, -1])
+    assert 0.4 < env.hand_yaw() - yaw0 <= 0.5 + 1e-3
+    # gripper: +1 closes, -1 opens (robot0_gripper_qpos is (left, right) like the Panda's fingers)
+    for _ in range(4):
+        obs, *_ = env.step([0, 0, 0, 0, 0, 0, 1])
+    assert obs["robot0_gripper_qpos"][0] - obs["robot0_gripper_qpos"][1] < 0.005
+    for _ in range(4):
+        obs, *_ = env.step([0, 0, 0, 0, 0, 0, -1])
+    assert obs["robot0_gripper_qpos"][0] - obs["robot0_gripper_qpos"][1] > 2 * sim.FINGER_OPEN - 0.005
+    with pytest.raises(ValueError, match="7 values"):
+        env.step(np.zeros(6))
+
+
+def test_same_init_gives_same_observation_and_rollout():
+    a, b = sim.MiniEnv("long", 2, camera_size=SMALL), sim.MiniEnv("long", 2, camera_size=SMALL)
+    oa, ob = a.set_init_state(5), b.set_init_state(b.init_states[5])  # index or LIBERO-style vector
+    for key in oa:
+        np.testing.assert_array_equal(oa[key], ob[key], err_msg=key)
+    assert not np.array_equal(a.set_init_state(6)["agentview_image"], oa["agentview_image"])
+    a.set_init_state(5)
+    actions = np.random.default_rng(0).uniform(-1, 1, (8, 7))
+    for act in actions:
+        oa, *_ = a.step(act)
+        ob, *_ = b.step(act)
+    np.testing.assert_array_equal(oa["agentview_image"], ob["agentview_image"])
+    np.testing.assert_array_equal(a.get_state(), b.get_state())
+    with pytest.raises(ValueError, match="init state must have"):
+        a.set_init_state(np.zeros(3))
+    a.close()
+    b.close()
+
+
+def test_generated_file_passes_validation_and_reads_back(tmp_path):
+    from data import DataError, LiberoData
+    task = sim.get_suite("goal").tasks[0]
+    rc = sim.main(["generate", "--suite", "goal", "--tasks", "0", "--demos-per-task", "2", "--out",
+                   str(tmp_path), "--workers", "1", "--camera-size", str(SMALL)])
+    assert rc == 0
+    path = tmp_path / "mini_goal" / f"{task.name}_demo.hdf5"
+    assert path.exists() and (tmp_path / "contact_sheet.png").exists()
+    ds = LiberoData(path)
+    assert len(ds.episodes) == 2
+    ep = ds.episodes[0]
+    assert ep.instruction == ep.language_instruction == task.language == "open the drawer"
+    assert ep.suite == "mini_goal"
+    sample = ds.read_episode(0)
+    T = ep.length
+    assert sample["actions"].shape == (T, 7)
+    assert sample["agentview"].shape == sample["wrist"].shape == (T, SMALL, SMALL, 3)
+    assert sample["proprio"].shape == (T, 8)
+    # the same (training) init state and seed reproduce the stored demo; images read back upright
+    demo, ok = sim.rollout_expert("goal", 0, 0, seed=0, camera_size=SMALL, split="train")
+    assert ok and len(demo["actions"]) == T
+    np.testing.assert_allclose(sample["actions"], demo["actions"], atol=1e-6)
+    np.testing.assert_array_equal(sample["agentview"], demo["obs"]["agentview_rgb"])
+    with h5py.File(path, "r") as f:
+        assert f["data"].attrs["macros_image_convention"] == "opengl"
+        stored = f["data/demo_0/obs/agentview_rgb"][:]
+        np.testing.assert_array_equal(stored, demo["obs"]["agentview_rgb"][:, ::-1, ::-1])  # upside down
+        assert f["data/demo_0/dones"][-1] == 1 and f["data/demo_0/dones"][:-1].sum() == 0
+        np.testing.assert_allclose(f["data/demo_0"].attrs["init_state"], sim.get_suite("goal").get_init_state(0, 0, "train"))
+    with pytest.raises(DataError):
+        LiberoData(tmp_path / "nothing_here")
+
+
+def test_generate_keeps_only_successful_demos(tmp_path, monkeypatch):
+    real = sim.rollout_expert
+
+    def fails_on_init_0(suite, task_id, init_id, seed=0, **kw):
+        demo, ok = real(suite, task_id, init_id, seed, **kw)
+        return (None, False) if init_id == 0 else (demo, ok)
+
+    monkeypatch.setattr(sim, "rollout_expert", fails_on_init_0)
+    rows = sim.generate("goal", 2, tmp_path, workers=1, camera_size=SMALL, tasks="3")
+    assert rows[0]["demos"] == 2 and rows[0]["attempts"] == 3  # the failure was replaced by init 2
+    with h5py.File(tmp_path / "mini_goal" / "push_the_plate_to_the_front_demo.hdf5", "r") as f:
+        assert f["data"].attrs["num_demos"] == 2
+        for i, init in enumerate((1, 2)):
+            np.testing.assert_array_equal(f[f"data/demo_{i}"].attrs["init_state"],
+                                          sim.get_suite("goal").get_init_state(3, init, "train"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite,task", ALL_TASKS)
+def test_expert_success_rate_all_init_states(suite, task):
+    rows = sim.measure_success(suite, inits=sim.NUM_INIT_STATES, workers=1, tasks=str(task))
+    assert rows[0]["success"] >= 0.95 * sim.NUM_INIT_STATES, rows[0]
+    assert rows[0]["max_len"] < sim.get_suite(suite).max_steps
+
+
+def test_demonstrations_never_start_from_evaluation_states():
+    """Training demos start from a separate seed stream: evaluating from init state i is not a replay."""
+    suite = sim.get_suite("mini_goal")
+    evals = suite.get_task_init_states(2)                                         # (50, D)
+    train = np.stack([suite.get_init_state(2, i, split="train") for i in range(60)])
+    assert np.abs(train[:, None] - evals[None]).max(-1).min() > 1e-6               # no train state equals an eval one
+    demo, ok = sim.rollout_expert("mini_goal", 2, 3, seed=0, camera_size=0, split="train")
+    assert ok and np.array_equal(demo["states"][0], train[3])
