@@ -206,59 +206,35 @@ class Policy:
 def bench(run_dir=None):
     """Latency of one predict_action_chunk-style decode, KV cache vs none, tiny and full configs."""
     dev = M.pick_device()
-    print(f"device {dev}; one chunk = prefill the context, then decode until EOA (forced to 30 tokens here)")
+    n_new = 16  # FAST's mean tokens per LIBERO-style chunk on the embedded benchmark (tokenizers.py report)
+    print(f"device {dev}; one chunk = prefill the context, then decode {n_new} action tokens")
     print(f"{'config':<6} {'params':>8} {'context':>8} {'new tokens':>10} {'no cache ms':>12} {'KV cache ms':>12} {'speed-up':>9}")
     for name, cfg, hw, reps in (("tiny", M.VLAConfig.tiny(vocab_size=2400, D_m=1024), 8, 3),
                                 ("full", M.VLAConfig(vocab_size=4096, D_m=2048), 16, 1)):
         model = M.VLA(cfg).to(dev).eval()
-        ctx = torch.randint(0, 1000, (16 + 2 * 2 * (hw * hw + 2) + 1 + 30 + 1,), device=dev)  # T, 2 keyframes x 2 cams, Q, A^1, BOA
+        ctx = torch.randint(0, 1000, (16 + 2 * 2 * (hw * hw + 2) + 1 + n_new + 3,), device=dev)  # T, 2 kf x 2 cams, Q, A^1, BOA
         allowed = torch.ones(cfg.vocab_size, dtype=torch.bool, device=dev)
         times = {}
         for cache in (False, True):
             M.greedy_generate(model, ctx, allowed, None, 2, cache)  # warm-up
             t0 = time.perf_counter()
             for _ in range(reps):
-                M.greedy_generate(model, ctx, allowed, None, 30, cache)
+                M.greedy_generate(model, ctx, allowed, None, n_new, cache)
             times[cache] = (time.perf_counter() - t0) / reps * 1000
-        print(f"{name:<6} {sum(p.numel() for p in model.parameters()) / 1e6:>7.1f}M {len(ctx):>8} {30:>10} "
+        print(f"{name:<6} {sum(p.numel() for p in model.parameters()) / 1e6:>7.1f}M {len(ctx):>8} {n_new:>10} "
               f"{times[False]:>12.0f} {times[True]:>12.0f} {times[False] / times[True]:>8.1f}x")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help="LIBERO-format data (the same the tokenizers, cache and extractor used)")
-    p.add_argument("--tokenizers", default="runs/tokenizers", help="output of `tokenizers.py fit`")
-    p.add_argument("--vqgan", default="runs/vqgan", help="VQGAN run (keyframe_ids.hdf5 inside)")
-    p.add_argument("--keyframe-cache", default=None, help="keyframe-id cache (default VQGAN/keyframe_ids.hdf5)")
-    p.add_argument("--extractor", default="runs/extractor", help="extractor run with the z_m export")
-    p.add_argument("--init-from", default="runs/pretrain", help="pre-trained VLA run, or 'none' (w/o pre-training)")
-    p.add_argument("--out", default="runs/cofinetune", help="run directory")
-    # model (used with --init-from none; otherwise the pre-trained config is kept)
-    p.add_argument("--tiny", action="store_true", help="tiny CPU config (d 128, 4 layers)")
-    p.add_argument("--width", type=int, default=None, help="model width d")
-    p.add_argument("--layers", type=int, default=None, help="transformer blocks")
-    p.add_argument("--heads", type=int, default=None, help="attention heads")
-    # Eq. (3)
-    p.add_argument("--N", type=int, default=2, help="keyframes / action chunks per window (LIBERO: 2)")
-    p.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
-    p.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
-    p.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
-    # optimisation (UniVLA's settings)
-    p.add_argument("--steps", type=int, default=8000, help="optimisation steps (paper: 8k)")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per step per process (paper: 128 total)")
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW lr (default 8e-5; tiny 1e-3)")
-    p.add_argument("--min-lr", type=float, default=5e-6, help="cosine floor")
-    p.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
-    p.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
-    p.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
-    p.add_argument("--stride", type=int, default=1, help="step between window starts")
-    p.add_argument("--log-every", type=int, default=25, help="steps between log lines")
-    p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
-    p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    p.add_argument("--bench", action="store_true", help="print decode latency with/without KV cache and exit")
+    P.add_vla_args(p, "cofinetune", 8000, "windows per step per process (paper: 128 in all)",
+                   "print decode latency with/without KV cache and exit")
+    g = p.add_argument_group("co-fine-tuning, Eq. (3), and ablations")
+    g.add_argument("--init-from", default="runs/pretrain", help="pre-trained VLA run, or 'none' (w/o pre-training)")
+    g.add_argument("--N", type=int, default=2, help="keyframes / action chunks per window (LIBERO: 2)")
+    g.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
+    g.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
+    g.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
     args = p.parse_args(argv)
     if args.bench:
         return bench()

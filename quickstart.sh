@@ -21,7 +21,7 @@ stage "2/8 FAST + text tokenizers"
 python tokenizers.py fit --data "$DATA" --out "$RUNS/tokenizers"
 
 stage "3/8 VQGAN keyframe tokenizer (tiny, 64²)"
-python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps "${VQGAN_STEPS:-1500}" \
+python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps "${VQGAN_STEPS:-1000}" \
     --ckpt-every 500 --log-every 250 --resume
 python tokenizers.py cache --data "$DATA" --vqgan "$RUNS/vqgan"
 
@@ -35,7 +35,7 @@ python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps "${PRET
 
 stage "6/8 co-fine-tuning (Eq. 3)"
 python cofinetune.py "${ART[@]}" --out "$RUNS/cofinetune" --init-from "$RUNS/pretrain" --tiny \
-    --steps "${COFINETUNE_STEPS:-1500}" --batch-size 16 --log-every 250 --resume
+    --steps "${COFINETUNE_STEPS:-800}" --batch-size 16 --log-every 250 --resume
 
 stage "7/8 tokenizer report"
 python tokenizers.py report --data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan"

@@ -1,5 +1,4 @@
 """data.py: reading the official layout, writing it back, validation, normalisation, sample views."""
-import shutil
 import subprocess
 import sys
 from pathlib import Path

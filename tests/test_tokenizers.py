@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import data
 import tokenizers as T
-from model import load_weights, save_checkpoint
+from model import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

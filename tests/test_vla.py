@@ -1,13 +1,10 @@
 """The VLA decoder, its attention mask, and pre-training (model.py + pretrain_vla.py, Sec. 3.3)."""
-import os
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 
