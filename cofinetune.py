@@ -251,6 +251,7 @@ def main(argv=None):
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = P.load_artifacts(args)
+        P.check_artifacts(data, kf, motion)
         stats = D.load_stats(Path(args.tokenizers) / "stats.json")
         init = None if args.init_from == "none" else M.load_config(args.init_from)
     except (D.DataError, FileNotFoundError) as e:

@@ -383,6 +383,17 @@ class MotionCache:
     def __getstate__(self):
         return {**self.__dict__, "_f": None}
 
+    def check_covers(self, data, key_fn):
+        """Fail before training, not mid-epoch, when the export was made from other data."""
+        import h5py
+        with h5py.File(self.path, "r") as f:
+            for ep in data.episodes:
+                key, rows = key_fn(ep), -(-ep.length // self.stride)
+                if key not in f or f[key].shape != (rows, self.D_m):
+                    raise KeyError(f"{self.path}: expected z_m of shape ({rows}, {self.D_m}) for {key}, found "
+                                   f"{f[key].shape if key in f else 'nothing'}; export from this data with "
+                                   f"`python train_extractor.py --data DATA --out RUN --export-only`")
+
     def __call__(self, key: str, start: int, standardize: bool = True) -> np.ndarray:
         import h5py
         if self._f is None:

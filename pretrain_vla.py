@@ -41,6 +41,15 @@ def load_artifacts(args):
     return text, fast, kf, motion, M.Vocab(text.vocab_size, kf.n_codes, fast.vocab_size)
 
 
+def check_artifacts(data, kf, motion):
+    """Every episode must have cached keyframe ids and z_m, checked before the first step."""
+    try:
+        kf.check_covers(data)
+        motion.check_covers(data, TK.cache_key)
+    except KeyError as e:
+        raise D.DataError(e.args[0]) from None
+
+
 class PretrainTokens(Dataset):
     """(episode, start) windows of data.PretrainView -> token sequence [BOS T][BOI v^1 EOI][Q][BOI v^f EOI] + z_m."""
 
@@ -176,6 +185,7 @@ def main(argv=None):
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)
+        check_artifacts(data, kf, motion)
     except (D.DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     dataset = PretrainTokens(data, text, kf, motion, vocab, args.stride, not args.no_last_frame)

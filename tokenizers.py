@@ -607,6 +607,17 @@ class KeyframeCache:
     def __getstate__(self):
         return {**self.__dict__, "_f": None, "_h5py": None}
 
+    def check_covers(self, data: D.LiberoData):
+        """Fail before training, not mid-epoch, when the cache was built from other data."""
+        import h5py
+        with h5py.File(self.path, "r") as f:
+            for ep in data.episodes:
+                key = cache_key(ep)
+                if key not in f or f[key].shape[0] != ep.length:
+                    found = f[key].shape if key in f else "nothing"
+                    raise D.DataError(f"{self.path}: expected ids of shape ({ep.length}, 2, h, w) for {key}, found "
+                                      f"{found}; rebuild it from this data with `python tokenizers.py cache`")
+
     def ids(self, ep: D.Episode, steps) -> torch.Tensor:
         if self._f is None:
             import h5py

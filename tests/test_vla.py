@@ -153,3 +153,9 @@ def test_torchrun_two_processes_gloo(artifacts, tmp_path):
              launcher=(torchrun, "--nproc_per_node=2", "--master_port=29533"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert M.load_config(tmp_path / "ddp")["world_size"] == 2
+
+
+def test_cache_from_other_data_fails_before_training(artifacts, tmp_path):
+    other = data.write_synthetic(tmp_path / "other", suites=("libero_goal",), tasks=1, demos=1, T=30, size=16)
+    r = _cli(SimpleNamespace(**{**vars(artifacts), "data": other}), tmp_path / "pre", "--steps", "2")
+    assert r.returncode != 0 and "keyframe_ids.hdf5: expected ids" in r.stderr and "Traceback" not in r.stderr
