@@ -200,6 +200,17 @@ def main(argv=None):
               config, (rank, world, local), device, "pretrain")
 
 
+class LossModule(torch.nn.Module):
+    """batch -> (loss, terms): the decoder and its heads in one forward, so DDP sees every parameter."""
+
+    def __init__(self, model, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(self.model, self.model(batch["ids"], batch["seg"]), batch)
+
+
 def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, device, stage):
     """The loop both VLA stages share: AdamW with UniVLA's settings, warm-up + cosine, gradient clip,
     torchrun DDP, bf16 autocast on CUDA, one log line per --log-every with tokens/s and the batch's
@@ -214,11 +225,12 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
         print(f"resumed from {out / 'train_state.pt'} at step {step}")
-    net, sampler = model, None
-    if world > 1:
+    net, sampler = LossModule(model, loss_fn), None
+    if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
-        net = DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+        net = DistributedDataParallel(net, device_ids=[local] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)
         sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
     loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=M.loader_workers(args.workers, device),
                            sampler=sampler,
@@ -248,8 +260,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         batch = {k: v.to(device) for k, v in batch.items()}
         # ---- forward / backward
         with amp:
-            h = net(batch["ids"], batch["seg"])                   # (B, L, d); through DDP when distributed
-            loss, terms = loss_fn(model, h, batch)
+            loss, terms = net(batch)                              # through DDP when distributed
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)

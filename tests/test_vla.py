@@ -153,6 +153,13 @@ def test_torchrun_two_processes_gloo(artifacts, tmp_path):
              launcher=(torchrun, "--nproc_per_node=2", "--master_port=29533"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert M.load_config(tmp_path / "ddp")["world_size"] == 2
+    # co-fine-tuning with λ1 = 0 leaves the motion head without gradient: DDP must still run
+    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29534", str(REPO / "cofinetune.py"), "--data",
+           str(artifacts.data), "--tokenizers", str(artifacts.tokenizers), "--vqgan", str(artifacts.vqgan),
+           "--extractor", str(artifacts.extractor), "--init-from", str(tmp_path / "ddp"), "--out", str(tmp_path / "cft"),
+           "--steps", "2", "--batch-size", "2", "--workers", "0", "--device", "cpu", "--lambda1", "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_cache_from_other_data_fails_before_training(artifacts, tmp_path):
