@@ -49,8 +49,22 @@ def env_backend(kind: str):
 _POLICY = None
 
 
+class ZeroPolicy:
+    """Baseline: always the zero action with the gripper open (`--policy zero`)."""
+    queue, replan = (), 1
+
+    def reset(self):
+        pass
+
+    def select_action(self, obs, instruction):
+        return NOOP
+
+
 def _init_worker(policy_dir, replan, threads):
     global _POLICY
+    if str(policy_dir) == "zero":
+        _POLICY = ZeroPolicy()
+        return
     import torch
     torch.set_num_threads(threads)
     from cofinetune import Policy
@@ -250,7 +264,8 @@ def main(argv=None):
     if argv and argv[0] == "ablations":
         return ablations(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", default="runs/cofinetune", help="co-fine-tuned run directory (Policy.load)")
+    p.add_argument("--policy", default="runs/cofinetune",
+                   help="co-fine-tuned run directory (Policy.load), or 'zero' for the zero-action baseline")
     p.add_argument("--env", default="mini", help="simulator: mini (embedded benchmark) or libero")
     p.add_argument("--suite", default="all", help="suite name, comma-separated names, or all")
     p.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices to evaluate (default all)")
@@ -263,7 +278,7 @@ def main(argv=None):
     p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a)")
     p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
     args = p.parse_args(argv)
-    if not (Path(args.policy) / "config.json").exists():
+    if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps)

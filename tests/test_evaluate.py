@@ -110,3 +110,9 @@ def test_evaluate_end_to_end_with_a_trained_policy(artifacts, tmp_path):
 def test_libero_backend_missing_is_a_clear_error():
     with pytest.raises(SystemExit, match="optional real-LIBERO backend"):
         E.env_backend("libero")
+
+
+def test_zero_action_baseline(tmp_path):
+    info = E.evaluate("zero", "mini", "mini_goal", trials=1, out=tmp_path, workers=1, camera_size=16, videos=0,
+                      tasks=[0, 1], max_steps=5)
+    assert info["overall"] == {"n": 2, "success": 0, "pc_success": 0.0, "avg_suite_success": 0.0}
