@@ -95,6 +95,17 @@ def load_train_state(run_dir):
     return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
 
 
+def resume(out, model: torch.nn.Module, opt, enabled: bool):
+    """--resume: load model + optimiser from OUT/train_state.pt -> (step, state); (0, None) otherwise."""
+    state = load_train_state(out) if enabled else None
+    if not state:
+        return 0, None
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    print(f"resumed from {Path(out) / 'train_state.pt'} at step {state['step']}")
+    return state["step"], state
+
+
 def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> float:
     """Linear warm-up, then cosine decay to min_lr (UniVLA's schedule)."""
     if step < warmup:

@@ -218,13 +218,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
     rank, world, local = dist_info
     out = Path(args.out)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
-    step = 0
-    state = M.load_train_state(out) if args.resume else None
-    if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
-        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    step, state = M.resume(out, model, opt, args.resume)
     net, sampler = LossModule(model, loss_fn), None
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel

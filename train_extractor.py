@@ -188,13 +188,7 @@ def main(argv=None):
         from tokenizers import PatchDiscriminator
         disc = PatchDiscriminator(32, n_layers=2).to(device)
         opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    step = 0
-    state = M.load_train_state(out) if args.resume else None
-    if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = state["step"]
-        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    step, state = M.resume(out, model, opt, args.resume)
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     log, it, since = M.RunLog(out), iter(loader), 0
     bar = tqdm(total=args.steps, initial=step, desc="extractor", unit="step", disable=not sys.stderr.isatty())
