@@ -235,13 +235,9 @@ def main(argv=None):
     g.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
     g.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
     g.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
-    args = p.parse_args(argv)
+    args = P.parse_vla_args(p, argv)
     if args.bench:
         return bench()
-    if not args.data:
-        p.error("--data is required")
-    if args.lr is None:
-        args.lr = 1e-3 if args.tiny else 8e-5
     for k in ("tokenizers", "vqgan"):  # the policy finds its tokenizers through config.json
         setattr(args, k, str(Path(getattr(args, k)).resolve()))
 

@@ -164,6 +164,16 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g.add_argument("--bench", action="store_true", help=bench_help)
 
 
+def parse_vla_args(p, argv):
+    """Parse, then apply the rules both stages share: --data unless --bench; lr 8e-5 (tiny 1e-3)."""
+    args = p.parse_args(argv)
+    if not args.bench and not args.data:
+        p.error("--data is required")
+    if args.lr is None:
+        args.lr = 1e-3 if args.tiny else 8e-5
+    return args
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_vla_args(p, "pretrain", 10000, "sequences per step per process (paper: 256 in all)",
@@ -171,13 +181,9 @@ def main(argv=None):
     g = p.add_argument_group("objective, Eq. (2), and ablations")
     g.add_argument("--no-first-frame-ce", action="store_true", help="drop CE(v^1) (summary's variant)")
     g.add_argument("--no-last-frame", action="store_true", help="no v^f segment: the paper's 'motion' ablation")
-    args = p.parse_args(argv)
+    args = parse_vla_args(p, argv)
     if args.bench:
         return bench()
-    if not args.data:
-        p.error("--data is required")
-    if args.lr is None:
-        args.lr = 1e-3 if args.tiny else 8e-5
 
     rank, world, local = M.setup_distributed()
     M.seed_everything(args.seed + rank)
@@ -218,7 +224,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
     rank, world, local = dist_info
     out = Path(args.out)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
-    step, state = M.resume(out, model, opt, args.resume)
+    step, _ = M.resume(out, model, opt, args.resume)
     net, sampler = LossModule(model, loss_fn), None
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
