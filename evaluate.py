@@ -10,7 +10,8 @@ Images reach the policy exactly as the simulator returns them (upside down); the
     python evaluate.py ablations --data DATA --runs runs/ablations       # Tables 3-4 in miniature
 
 Outputs in --out: eval_info.json (per task / suite / overall success with trial counts), results.md
-(the same as a markdown table) and GIF videos of the first episodes (both cameras; with --imagine,
+(the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
+an interrupted evaluation from it) and GIF videos of the first episodes (both cameras; with --imagine,
 the policy's imagined next keyframe beside the real one).
 """
 from __future__ import annotations
@@ -122,10 +123,18 @@ def _save_gif(frames, path):
 
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
-             videos=2, imagine=False, replan=None, tasks=None, max_steps=None) -> dict:
+             videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False) -> dict:
+    """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
+
+    Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
+    already there under the same settings (policy checkpoint, env, camera size, step budget, replan,
+    imagine) are kept and only the missing ones run — an interrupted evaluation continues where it
+    stopped. Without `resume` the journal is started afresh."""
     names, get_suite, _ = env_backend(env)
     suites = names if suite == "all" else [get_suite(s).name for s in suite.split(",")]
     out = Path(out)
+    settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
+                "max_steps": max_steps, "replan": replan, "imagine": imagine}
     jobs = []
     for s in suites:
         su = get_suite(s)
@@ -134,24 +143,76 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
                 video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and k < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
                              "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps})
+    out.mkdir(parents=True, exist_ok=True)
+    journal = out / "episodes.jsonl"
+    done = _read_journal(journal, settings) if resume else {}
+    if not resume:
+        journal.write_text("")
+    wanted = {_episode_key(j): j for j in jobs}
+    results = [done[key] for key in wanted if key in done]
+    todo = [j for key, j in wanted.items() if key not in done]
+    if results:
+        print(f"[evaluate] resuming: {len(results)} finished episodes from {journal}, {len(todo)} to run")
     from tqdm import tqdm
     t0 = time.time()
     threads = max(1, (os.cpu_count() or 2) // max(1, workers))
-    if workers <= 1:
-        _init_worker(policy_dir, replan, threads)
-        results = [run_episode(j) for j in tqdm(jobs, desc="episodes", unit="ep")]
-    else:
-        import multiprocessing as mp
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(policy_dir, replan, threads)) as ex:
-            results = list(tqdm(ex.map(run_episode, jobs), total=len(jobs), desc="episodes", unit="ep"))
+    with journal.open("a") as log, tqdm(total=len(todo), desc="episodes", unit="ep") as bar:
+        def record(r):  # one line per episode, flushed, so a crash loses at most the running episodes
+            log.write(json.dumps({**r, "settings": settings}) + "\n")
+            log.flush()
+            results.append(r)
+            bar.update(1)
+        if workers <= 1 or len(todo) <= 1:
+            if todo:
+                _init_worker(policy_dir, replan, threads)
+            for j in todo:
+                record(run_episode(j))
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import as_completed
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                     initargs=(policy_dir, replan, threads)) as ex:
+                for f in as_completed([ex.submit(run_episode, j) for j in todo]):
+                    record(f.result())
+    order = {key: n for n, key in enumerate(wanted)}
+    results.sort(key=lambda r: order[_episode_key(r)])
     info = summarise(results)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
+                resumed_episodes=len(jobs) - len(todo),
                 protocol=f"trial i from init state i; {SETTLE_STEPS} no-op settling steps; success = done")
-    out.mkdir(parents=True, exist_ok=True)
     (out / "eval_info.json").write_text(json.dumps(info, indent=1))
     (out / "results.md").write_text(markdown_table(info))
     return info
+
+
+def _episode_key(r: dict) -> tuple:
+    return (r["suite"], r["task"], r["trial"])
+
+
+def policy_fingerprint(policy_dir) -> str:
+    """Identifies the checkpoint an episode was run with (directory, training step, weights' mtime)."""
+    if str(policy_dir) == "zero":
+        return "zero"
+    d = Path(policy_dir)
+    cfg, weights = d / "config.json", d / "model.safetensors"
+    step = json.loads(cfg.read_text()).get("step") if cfg.exists() else None
+    mtime = weights.stat().st_mtime_ns if weights.exists() else None
+    return f"{d.resolve()}@step{step}@{mtime}"
+
+
+def _read_journal(path: Path, settings: dict) -> dict:
+    """Finished episodes in `path` that were run under `settings` (others and torn lines are ignored)."""
+    done = {}
+    if not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:  # the last line of a killed run may be cut short
+            continue
+        if r.pop("settings", None) == settings:
+            done[_episode_key(r)] = r
+    return done
 
 
 def summarise(results: list[dict]) -> dict:
@@ -241,7 +302,7 @@ def ablations(argv):
         out = runs / name
         run("cofinetune.py", out, "--init-from", str(runs / init) if init else "none", *flags,
             steps=args.cofinetune_steps)
-        info = evaluate(out, "mini", args.suite, args.trials, out / "eval", args.workers, videos=0)
+        info = evaluate(out, "mini", args.suite, args.trials, out / "eval", args.workers, videos=0, resume=True)
         results[name] = info
     lines = ["| variant | " + " | ".join(results["full"]["per_suite"]) + " | avg | paper (LIBERO avg) |",
              "|---|" + "---|" * (len(results["full"]["per_suite"]) + 2)]
@@ -277,11 +338,14 @@ def main(argv=None):
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
     p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a)")
     p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
+                        "run only the missing ones (an interrupted evaluation continues)")
     args = p.parse_args(argv)
     if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
-                    args.videos, args.imagine, args.replan, args.tasks, args.max_steps)
+                    args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

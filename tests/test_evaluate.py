@@ -116,3 +116,61 @@ def test_zero_action_baseline(tmp_path):
     info = E.evaluate("zero", "mini", "mini_goal", trials=1, out=tmp_path, workers=1, camera_size=16, videos=0,
                       tasks=[0, 1], max_steps=5)
     assert info["overall"] == {"n": 2, "success": 0, "pc_success": 0.0, "avg_suite_success": 0.0}
+
+
+def test_replayed_expert_actions_succeed_through_the_loop(monkeypatch):
+    """Record the expert from eval init state 2 after the protocol's settling steps, then replay the
+    actions open-loop through run_episode: the loop must reproduce the success (a check of the loop)."""
+    import sim
+    env = sim.MiniEnv("mini_object", 1, camera_size=0)
+    obs = env.set_init_state(2)
+    for _ in range(E.SETTLE_STEPS):
+        obs, *_ = env.step(E.NOOP)
+    expert, actions, done = sim.scripted_expert(env, np.random.default_rng(0)), [], False
+    while not done:
+        actions.append(expert(obs))
+        obs, _, done, _ = env.step(actions[-1])
+    env.close()
+
+    class Replay(ConstantPolicy):
+        def reset(self):
+            self.i = 0
+
+        def select_action(self, obs, instruction):
+            self.i += 1
+            return actions[self.i - 1] if self.i <= len(actions) else E.NOOP
+    monkeypatch.setattr(E, "_POLICY", Replay())
+    job = {"env": "mini", "suite": "mini_object", "task": 1, "trial": 2, "camera_size": 0, "video": None,
+           "imagine": False, "max_steps": None}
+    r = E.run_episode(job)
+    assert r["success"] and r["steps"] == E.SETTLE_STEPS + len(actions)
+    actions[len(actions) // 2:] = [E.NOOP] * (len(actions) - len(actions) // 2)  # half the demo: no success
+    assert not E.run_episode({**job, "max_steps": len(actions) + 20})["success"]
+
+
+def test_resume_skips_finished_episodes(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_episode(job):
+        if len(ran) == 3 and not job.get("resumed"):
+            raise KeyboardInterrupt  # the run is killed while the 4th episode runs
+        ran.append((job["suite"], job["task"], job["trial"]))
+        return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": job["trial"] % 2 == 0, "steps": 3,
+                "instruction": "x"}
+    monkeypatch.setattr(E, "run_episode", fake_episode)
+    kw = dict(env="mini", suite="mini_goal", trials=3, out=tmp_path, workers=1, videos=0, tasks=[0, 1], max_steps=5)
+    with pytest.raises(KeyboardInterrupt):
+        E.evaluate("zero", **kw)
+    assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 3
+    first = list(ran)
+    monkeypatch.setattr(E, "run_episode", lambda job: fake_episode({**job, "resumed": True}))
+    info = E.evaluate("zero", resume=True, **kw)
+    assert len(ran) == 6 and not set(ran[3:]) & set(first)                  # only the 3 missing episodes ran
+    assert info["resumed_episodes"] == 3 and info["overall"]["n"] == 6
+    assert [t["success"] for t in info["per_task"]] == [2, 2]               # trials 0 and 2 of each task
+    E.evaluate("zero", resume=True, **kw)
+    assert len(ran) == 6                                                     # all done: nothing re-runs
+    E.evaluate("zero", resume=True, **{**kw, "max_steps": 6})
+    assert len(ran) == 12                                                    # other settings: all re-run
+    E.evaluate("zero", **kw)
+    assert len(ran) == 18                                                    # without --resume: a fresh run
