@@ -3,7 +3,9 @@
 #   data -> tokenizers (FAST, text, VQGAN) -> Latent Motion Extractor (Sec. 3.2) -> pre-training in
 #   latent motion (Sec. 3.3) -> co-fine-tuning (Sec. 3.4) -> closed-loop evaluation (LIBERO protocol).
 # Every stage writes to $RUNS/<stage>; re-running resumes finished stages from their checkpoints.
-# Knobs (environment variables): SUITE (all), DEMOS per task (10), TRIALS per task (2), RUNS, DATA.
+# Knobs (environment variables): SUITE (all), DEMOS per task (10), TRIALS per task (2), RUNS, DATA,
+#   steps per stage VQGAN_STEPS / EXTRACTOR_STEPS / PRETRAIN_STEPS / COFINETUNE_STEPS, and
+#   EVAL_MAX_STEPS (a shorter episode budget than the suite's, for smoke tests only).
 set -euo pipefail
 cd "$(dirname "$0")"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
@@ -42,5 +44,5 @@ python tokenizers.py report --data "$DATA" --tokenizers "$RUNS/tokenizers" --vqg
 
 stage "8/8 closed-loop evaluation ($TRIALS trials per task)"
 python evaluate.py --policy "$RUNS/cofinetune" --env mini --suite "$SUITE" --trials "$TRIALS" \
-    --out "$RUNS/eval" --workers 2
+    --out "$RUNS/eval" --workers 2 --resume ${EVAL_MAX_STEPS:+--max-steps $EVAL_MAX_STEPS}
 echo "quickstart finished in $(( $(date +%s) - start )) s; results in $RUNS/eval/results.md"

@@ -1,0 +1,28 @@
+"""The README's quickstart command, end to end, on a micro config (the whole pipeline through the CLIs)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_micro_pipeline(tmp_path):
+    env = {**os.environ, "SUITE": "mini_goal", "DEMOS": "1", "TRIALS": "1", "VQGAN_STEPS": "2",
+           "EXTRACTOR_STEPS": "2", "PRETRAIN_STEPS": "2", "COFINETUNE_STEPS": "2", "EVAL_MAX_STEPS": "10",
+           "DATA": str(tmp_path / "data"), "RUNS": str(tmp_path / "runs"),
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    r = subprocess.run(["bash", str(ROOT / "quickstart.sh")], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    runs = tmp_path / "runs"
+    for f in ["tokenizers/fast.json", "vqgan/keyframe_ids.hdf5", "extractor/z_m.hdf5", "extractor/figure.png",
+              "pretrain/model.safetensors", "cofinetune/model.safetensors", "eval/results.md"]:
+        assert (runs / f).exists(), f
+    info = json.loads((runs / "eval" / "eval_info.json").read_text())
+    assert {"per_task", "per_suite", "overall", "policy", "env", "trials_per_task", "protocol"} <= set(info)
+    assert set(info["overall"]) == {"n", "success", "pc_success", "avg_suite_success"}
+    assert info["overall"]["n"] == 5 and list(info["per_suite"]) == ["mini_goal"]
+    assert {t["task"] for t in info["per_task"]} == set(range(5))
+    assert len((runs / "eval" / "episodes.jsonl").read_text().splitlines()) == 5
+    assert "| **all** |" in r.stdout and "quickstart finished" in r.stdout
