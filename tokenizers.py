@@ -147,10 +147,11 @@ def naive_bins(chunks: np.ndarray, bins: int = 256) -> np.ndarray:
     return (idx + 0.5) / bins * 2 - 1
 
 
-def action_chunks(data: D.LiberoData, stats, l_a: int, stride: int | None = None) -> np.ndarray:
-    """All normalised (l_a, 7) chunks of the dataset, non-overlapping by default -> (n, l_a, 7)."""
+def action_chunks(data: D.LiberoData, stats, l_a: int, stride: int | None = None, episodes=None) -> np.ndarray:
+    """All normalised (l_a, 7) chunks of the dataset (or of `episodes`), non-overlapping by default
+    -> (n, l_a, 7)."""
     out = []
-    for i in range(len(data)):
+    for i in (range(len(data)) if episodes is None else episodes):
         a = stats["actions"].normalize(data.read(i, "actions"))  # (T, 7)
         for s in range(0, len(a) - l_a + 1, stride or l_a):
             out.append(a[s: s + l_a])
@@ -669,12 +670,18 @@ def report(args):
     out = Path(args.tokenizers)
     stats = D.load_stats(out / "stats.json")
     fast = FASTTokenizer.load(out)
-    chunks = action_chunks(data, stats, fast.l_a)
-    print(f"FAST on {len(chunks)} chunks of ({fast.l_a}, 7) from {args.data} (error in un-normalised action units)")
+    # measured on held-out episodes (every 10th); the --scales refits are fitted on the others, so their
+    # BPE merges cannot memorise the measured chunks (the `fit` tokenizer saw all of DATA if fitted on it)
+    held = heldout_episodes(len(data))
+    chunks = action_chunks(data, stats, fast.l_a, episodes=held)
+    print(f"FAST on {len(chunks)} chunks of ({fast.l_a}, 7) from {len(held)} held-out episodes of {args.data} "
+          f"(every 10th; error in un-normalised action units)")
     print(f"{'tokenizer':<28} {'tokens/chunk mean':>17} {'max':>5} {'|err| mean':>11} {'max':>9} {'tokens vs naive':>15}")
     rows = {f"FAST scale {fast.scale:g} (fitted)": fast_report_rows(fast, chunks, stats)}
+    if args.scales:
+        train = action_chunks(data, stats, fast.l_a, episodes=sorted(set(range(len(data))) - set(held)) or held)
     for s in args.scales:
-        refit = FASTTokenizer(fast.l_a, fast.D, s, args.action_vocab).fit(chunks)
+        refit = FASTTokenizer(fast.l_a, fast.D, s, args.action_vocab).fit(train)
         rows[f"FAST scale {s:g} (refit here)"] = fast_report_rows(refit, chunks, stats)
     r0 = next(iter(rows.values()))
     print(f"{'naive 256-bin per dim':<28} {r0['naive_tokens']:>17.1f} {r0['naive_tokens']:>5} "
