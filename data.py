@@ -361,6 +361,11 @@ class LiberoData:
     def images(self, i, camera="agentview", index=None) -> np.ndarray:
         return self.read(i, f"obs/{CAMERAS[camera]}", index)  # (n, H, W, 3) uint8 upright
 
+    def model_file(self, i: int) -> str:
+        """The demo's `model_file` attribute (the simulator's MJCF/XML; "" when absent)."""
+        ep = self.episodes[i]
+        return str(self._group(ep).attrs.get("model_file", ""))
+
     def proprio(self, i, index=None) -> np.ndarray:
         return np.concatenate([self.read(i, f"obs/{k}", index) for k in PROPRIO_KEYS], -1)  # (n, 8)
 

@@ -456,6 +456,34 @@ def _quat_xyzw(mat9) -> np.ndarray:
     return np.array([q[1], q[2], q[3], q[0]])  # wxyz -> xyzw (robosuite)
 
 
+def motion_masks(model_xml: str, states: np.ndarray, size: int, camera: str = "agentview",
+                 min_move: float = 0.002) -> np.ndarray:
+    """What the simulator knows moved, for the extractor's factorisation check (Sec. 3.2).
+
+    states (n, nq + nv): a clip's recorded [qpos, qvel] (a demo's `states`); model_xml: its `model_file`.
+    -> (n, size, size) bool, upright like data.py's images: in frame t, the pixels that show a body
+    whose position changes by more than `min_move` metres during the clip (the gripper, a carried
+    object, a drawer), from MuJoCo's segmentation rendering."""
+    model = mujoco.MjModel.from_xml_string(model_xml)
+    data = mujoco.MjData(model)
+    renderer = mujoco.Renderer(model, size, size)
+    renderer.enable_segmentation_rendering()
+    pos, segs = [], []
+    for state in np.asarray(states, float):
+        data.qpos[:], data.qvel[:] = state[: model.nq], state[model.nq: model.nq + model.nv]
+        mujoco.mj_forward(model, data)
+        pos.append(data.xpos.copy())                                        # (n_body, 3)
+        renderer.update_scene(data, camera=camera)
+        segs.append(renderer.render()[..., :2].copy())                      # (H, W, [object id, type])
+    renderer.close()
+    pos = np.stack(pos)
+    moved = np.linalg.norm(pos - pos[:1], axis=-1).max(0) > min_move        # (n_body,)
+    geom_moves = np.append(moved[model.geom_bodyid], False)                 # index -1 (background) -> False
+    seg = np.stack(segs)
+    is_geom = seg[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)
+    return is_geom & geom_moves[np.where(is_geom, seg[..., 0], -1)]
+
+
 def quat2axisangle(q_xyzw) -> np.ndarray:
     """robosuite's quat2axisangle: (x, y, z, w) -> axis * angle."""
     w = float(np.clip(q_xyzw[3], -1.0, 1.0))

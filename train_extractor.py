@@ -11,6 +11,7 @@ mean/std in OUT/z_m_stats.json, so pre-training and co-fine-tuning never run the
     python train_extractor.py --data DATA --tiny                      # CPU, minutes (32², f = 16)
     python train_extractor.py --data DATA --steps 20000 --batch-size 16   # one GPU, 128²
     python train_extractor.py --data DATA --out runs/extractor --export-only   # re-export z_m
+    python train_extractor.py --data DATA --out runs/extractor --tiny --validate-only  # metrics + figure again
 """
 from __future__ import annotations
 
@@ -48,21 +49,41 @@ def psnr(x, y):
     return (10 * torch.log10(4.0 / ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10))).mean()
 
 
+def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int):
+    """(n, f, size, size) bool masks of the bodies that move in each clip (i, s), from the simulator
+    (sim.motion_masks on the demo's states and model_file) — or None where the data's simulator cannot
+    be rebuilt here (real LIBERO's robosuite XML, synthetic data): validate then uses pixel change."""
+    import sim
+    try:
+        masks = [sim.motion_masks(data.model_file(i), data.read(i, "states",
+                                  D.clip_indices(s, data.episodes[i].length, frames, span)), size) for i, s in items]
+    except Exception as e:  # noqa: BLE001 - any failure to rebuild the scene means: no ground truth
+        print(f"[validate] no simulator masks ({type(e).__name__}); the factorisation ratio uses pixel change")
+        return None
+    return torch.from_numpy(np.stack(masks))
+
+
 @torch.no_grad()
-def validate(model, clips_a, clips_b, out: Path, step: int) -> dict:
+def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dict:
     """PSNR/SSIM of posterior-mean reconstructions; the Fig. 3-4 style figure; the factorisation ratio:
-    decoding z_s(A) with z_m(B) should change A's moving pixels far more than its static ones."""
+    decoding z_s(A) with z_m(B) should change A's moving pixels far more than its static ones. The
+    moving pixels are the simulator's (masks_a (n, f, H, W): bodies that move in A) when given, else
+    the pixels that differ from A's first frame by more than 0.1."""
     model.eval()
     rec_a, _, zs_a, zm_a = model(clips_a, sample=False)                   # (n, f, 3, H, W)
     _, _, zs_b, zm_b = model(clips_b, sample=False)
     cross = model.decode(zs_a, zm_b)                                      # structure of A, motion of B
-    moving = ((clips_a - clips_a[:, :1]).abs().amax(2, keepdim=True) > 0.1).expand_as(clips_a)  # A's moving pixels
+    if masks_a is not None:
+        moving = masks_a.to(clips_a.device)[:, :, None].expand_as(clips_a)
+    else:
+        moving = ((clips_a - clips_a[:, :1]).abs().amax(2, keepdim=True) > 0.1).expand_as(clips_a)
     change = (cross - rec_a).abs()
     inside, outside = change[moving].mean().item(), change[~moving].mean().item()
     flat = lambda v: v.flatten(0, 1).clamp(-1, 1)
     metrics = {"psnr": psnr(flat(rec_a), flat(clips_a)).item(), "ssim": ssim(flat(rec_a), flat(clips_a)).item(),
                "cross_change_moving": inside, "cross_change_static": outside,
-               "factorisation_ratio": inside / max(outside, 1e-8), "moving_fraction": moving.float().mean().item()}
+               "factorisation_ratio": inside / max(outside, 1e-8), "moving_fraction": moving.float().mean().item(),
+               "moving_mask": "simulator" if masks_a is not None else "pixel change"}
     # figure: rows = A, reconstruction, structure only (z_m = 0), motion only (z_s = 0), B, cross, |cross - rec A|
     f = model.cfg.frames
     t = np.linspace(0, f - 1, min(6, f)).round().astype(int)
@@ -140,6 +161,8 @@ def main(argv=None):
     p.add_argument("--export-stride", type=int, default=1, help="export z_m for clip starts 0, stride, 2 stride, ...")
     p.add_argument("--no-export", action="store_true", help="skip the z_m export after training")
     p.add_argument("--export-only", action="store_true", help="load OUT's model and only export z_m")
+    p.add_argument("--validate-only", action="store_true",
+                   help="load OUT's model, validate it on the held-out clips (metrics + figure.png) and exit")
     args = p.parse_args(argv)
 
     M.seed_everything(args.seed)
@@ -160,6 +183,9 @@ def main(argv=None):
     if args.image_size:
         over["image_size"] = args.image_size
     cfg = M.ExtractorConfig(**{**asdict(base), **over})
+    if args.validate_only:  # the trained run's own config, whatever the flags say
+        saved = M.load_config(out)
+        cfg, args.span = M.ExtractorConfig(**saved["extractor"]), saved["span"]
     held = [i for i in range(len(data)) if i % 10 == 9] or [len(data) - 1]   # every 10th episode held out
     config = {"stage": "extractor", "extractor": asdict(cfg), "span": args.span, "args": vars(args),
               "heldout_episodes": held, "data": str(args.data), "D_m": cfg.D_m}
@@ -176,6 +202,8 @@ def main(argv=None):
     val = torch.stack([view[val_idx[k]]["clip"] for k in pick]).to(device)
     half = len(val) // 2 or 1
     clips_a, clips_b = val[:half], val[-half:].roll(1, 0) if len(val) > 1 else val
+    masks_a = simulator_masks(data, [view.items[val_idx[k]] for k in pick[:half]], cfg.frames, args.span,
+                              cfg.image_size)
 
     # ---- model, optimiser, resume
     model = M.LatentMotionExtractor(cfg).to(device).to(memory_format=torch.channels_last)
@@ -188,17 +216,22 @@ def main(argv=None):
         from tokenizers import PatchDiscriminator
         disc = PatchDiscriminator(32, n_layers=2).to(device)
         opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    if args.validate_only:
+        model = M.load_weights(out, model, device)
+        metrics = validate(model, clips_a, clips_b, out, M.load_config(out).get("step", 0), masks_a)
+        print(json.dumps(metrics, indent=1))
+        return
     step, state = M.resume(out, model, opt, args.resume)
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     log, it, since = M.RunLog(out), iter(loader), 0
     bar = tqdm(total=args.steps, initial=step, desc="extractor", unit="step", disable=not sys.stderr.isatty())
 
     def checkpoint():
-        metrics = validate(model, clips_a, clips_b, out, step)
+        metrics = validate(model, clips_a, clips_b, out, step, masks_a)
         M.save_checkpoint(out, model, {**config, "step": step, "val": metrics},
                           {"step": step, "optimizer": opt.state_dict()})
         print(f"step {step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
-              f"change moving/static {metrics['factorisation_ratio']:.1f}x | saved {out}", flush=True)
+              f"change moving/static {metrics['factorisation_ratio']:.1f}x ({metrics['moving_mask']} mask) | saved {out}", flush=True)
 
     model.train()
     while step < args.steps:

@@ -1,4 +1,5 @@
 """The Latent Motion Extractor (model.py, Sec. 3.2) and its training/export script."""
+import json
 import subprocess
 import sys
 from dataclasses import asdict
@@ -118,6 +119,7 @@ def test_train_and_export_cli(tmp_path):
                         "--export-stride", "3"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "val PSNR" in r.stdout and (out / "figure.png").exists()
+    assert "(pixel change mask)" in r.stdout                                # synthetic data: no simulator to ask
     cache = M.MotionCache(out)
     d = data.LiberoData(root)
     ep = d.episodes[1]
@@ -135,3 +137,9 @@ def test_train_and_export_cli(tmp_path):
                         "--batch-size", "2", "--val-every", "6", "--val-clips", "2", "--workers", "0",
                         "--resume", "--no-export"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(out)["step"] == 6
+    # --validate-only re-validates the trained run with its own config (no size flags needed)
+    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
+                        "--val-clips", "2", "--validate-only"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads(r.stdout[r.stdout.rindex("{"):])
+    assert metrics["moving_mask"] == "pixel change" and metrics["psnr"] > 0 and M.load_config(out)["step"] == 6

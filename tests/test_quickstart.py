@@ -26,3 +26,4 @@ def test_quickstart_micro_pipeline(tmp_path):
     assert {t["task"] for t in info["per_task"]} == set(range(5))
     assert len((runs / "eval" / "episodes.jsonl").read_text().splitlines()) == 5
     assert "| **all** |" in r.stdout and "quickstart finished" in r.stdout
+    assert "(simulator mask)" in r.stdout                                   # factorisation measured on sim masks

@@ -212,3 +212,21 @@ def test_demonstrations_never_start_from_evaluation_states():
     assert np.abs(train[:, None] - evals[None]).max(-1).min() > 1e-6               # no train state equals an eval one
     demo, ok = sim.rollout_expert("mini_goal", 2, 3, seed=0, camera_size=0, split="train")
     assert ok and np.array_equal(demo["states"][0], train[3])
+
+
+def test_motion_masks_mark_exactly_what_moved():
+    """sim.motion_masks (the extractor's ground truth for factorisation): pixels that change between
+    two frames of a demo lie inside the masks, the masks cover a small part of the image, and a clip
+    whose state never changes has no moving pixels."""
+    demo, ok = sim.rollout_expert("mini_object", 0, 0, camera_size=64, split="train")
+    assert ok
+    idx = np.linspace(0, len(demo["actions"]) - 1, 6).round().astype(int)
+    masks = sim.motion_masks(demo["model_file"], demo["states"][idx], 64)
+    assert masks.shape == (6, 64, 64) and masks.dtype == bool
+    assert 0 < masks.mean() < 0.2 and masks.any((1, 2)).all()              # the gripper is in view throughout
+    img = demo["obs"]["agentview_rgb"][idx].astype(int)                    # upright, like the masks
+    changed = (np.abs(img[-1] - img[0]).max(-1) > 30)                      # first vs last frame
+    union = masks[0] | masks[-1]
+    assert changed[~union].mean() < 0.01 and changed[union].mean() > 0.3
+    static = sim.motion_masks(demo["model_file"], demo["states"][[0] * 4], 64)
+    assert not static.any()
