@@ -38,9 +38,9 @@ def env_backend(kind: str):
     if kind == "mini":
         import sim
         return list(sim.SUITES), sim.get_suite, lambda suite, task, size: sim.MiniEnv(suite, task, camera_size=size)
-    if kind == "libero":
-        raise SystemExit("error: --env libero needs the optional real-LIBERO backend, which is not part of this "
-                         "version yet; use --env mini (the embedded benchmark)")
+    if kind == "libero":  # the real simulator (optional extra): exits with the install command when missing
+        import libero_sim
+        return libero_sim.backend()
     raise SystemExit(f"error: unknown --env {kind!r} (expected mini or libero)")
 
 
@@ -327,8 +327,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
                    help="co-fine-tuned run directory (Policy.load), or 'zero' for the zero-action baseline")
-    p.add_argument("--env", default="mini", help="simulator: mini (embedded benchmark) or libero")
-    p.add_argument("--suite", default="all", help="suite name, comma-separated names, or all")
+    p.add_argument("--env", default="mini", help="simulator: mini (embedded benchmark) or libero (the real one, optional extra: requirements-libero.txt)")
+    p.add_argument("--suite", default="all", help="suite name (mini_spatial ... / libero_spatial, libero_object, libero_goal, libero_10, libero_90), comma-separated names, or all (the four standard suites)")
     p.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices to evaluate (default all)")
     p.add_argument("--trials", type=int, default=10, help="trials per task (LIBERO's protocol: 50)")
     p.add_argument("--out", default="runs/eval", help="output directory")
