@@ -327,10 +327,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
                    help="co-fine-tuned run directory (Policy.load), or 'zero' for the zero-action baseline")
-    p.add_argument("--env", default="mini", help="simulator: mini (embedded benchmark) or libero (the real one, optional extra: requirements-libero.txt)")
-    p.add_argument("--suite", default="all", help="suite name (mini_spatial ... / libero_spatial, libero_object, libero_goal, libero_10, libero_90), comma-separated names, or all (the four standard suites)")
+    p.add_argument("--env", default="mini",
+                   help="simulator: mini (embedded benchmark) or libero (the real one; optional extra, "
+                        "requirements-libero.txt)")
+    p.add_argument("--suite", default="all",
+                   help="suite (mini_spatial, mini_object, mini_goal, mini_long / libero_spatial, libero_object, "
+                        "libero_goal, libero_10, libero_90), comma-separated names, or all (the four standard suites)")
     p.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices to evaluate (default all)")
-    p.add_argument("--trials", type=int, default=10, help="trials per task (LIBERO's protocol: 50)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials per task (default: 50 on --env libero, LIBERO's protocol; 10 on mini)")
     p.add_argument("--out", default="runs/eval", help="output directory")
     p.add_argument("--workers", type=int, default=2, help="episodes in parallel processes")
     p.add_argument("--camera-size", type=int, default=128, help="rendered image size (LIBERO: 128)")
@@ -342,6 +347,7 @@ def main(argv=None):
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")
     args = p.parse_args(argv)
+    args.trials = args.trials or (50 if args.env == "libero" else 10)
     if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
