@@ -463,11 +463,11 @@ class PickPlaceExpert:
     Closed loop on simulator state at every step (positions are re-read, so a settling or slipping
     object is followed). A P-controller on the grip site position (action = gain * error, clipped;
     one unit of action moves the hand ~1.1 cm per step in LIBERO's OSC) and on the orientation
-    (fingers pointing down, closing across the object's narrow side). `rng` adds small noise to the
-    grasp point, the carry height and the speed (demonstration diversity).
+    (fingers pointing down, closing across the object or across a bowl's wall). `rng` adds small
+    noise to the grasp point, the carry height and the speed (demonstration diversity).
     """
 
-    GAIN, ROT_GAIN, MIN_ACTION = 10.0, 2.0, 0.25
+    GAIN, ROT_GAIN, MIN_ACTION = 10.0, 1.0, 0.25  # position gain per metre, rotation gain, speed floor
 
     def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None):
         self.env = env
@@ -481,7 +481,6 @@ class PickPlaceExpert:
         self.speed = float(self.rng.uniform(0.8, 1.0))
         self.plan = self._plan()
         self.phase = "start"
-        self._done = False
 
     # --- geometry ------------------------------------------------------------------------------
     def _extent(self, name, pts=None):
@@ -501,11 +500,22 @@ class PickPlaceExpert:
         centre = mid * np.array([math.cos(ang), math.sin(ang)]) + 0.5 * (pn.max() + pn.min()) * n
         return centre, pts[:, 2].min(), pts[:, 2].max(), ang, w, pn.max() - pn.min()
 
+    def _turn(self, closing_angle) -> float:
+        """The turn of the hand about world z (rad) that makes the fingers close along `closing_angle`.
+        Closing directions repeat every pi, so there are two or three candidates: the smallest that
+        keeps the last joint (q7 -= turn for a pointing-down hand; limits +-2.9 rad) nearer its centre
+        (the other joints add to q7 on the way: the margin is kept wide)."""
+        axis = self.env.finger_axis()
+        now = math.atan2(axis[1], axis[0])
+        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
+        w = _wrap(closing_angle - now, math.pi)
+        options = [t for t in (w, w - math.pi, w + math.pi) if abs(t) <= math.radians(135)]
+        return min(options, key=lambda t: abs(t) + 0.3 * max(0.0, abs(q7 - t) - 1.2))
+
     def _target_rot(self, closing_angle) -> np.ndarray:
-        """Fingers pointing down, closing along `closing_angle` (mod pi, the turn nearest the current)."""
+        """Fingers pointing down, closing along `closing_angle` (turned as `_turn` says)."""
         cur = self.env.finger_axis()
-        cur_ang = math.atan2(cur[1], cur[0])
-        ang = cur_ang + _wrap(closing_angle - cur_ang, math.pi)
+        ang = math.atan2(cur[1], cur[0]) + self._turn(closing_angle)
         x = np.array([math.cos(ang), math.sin(ang), 0.0])
         z = np.array([0.0, 0.0, -1.0])
         R_site = self.env.eef_mat()
@@ -531,7 +541,7 @@ class PickPlaceExpert:
         n = np.abs(a[:3]).max()
         if n > 1e-9 and n < self.MIN_ACTION and np.linalg.norm(err) > 0.003:
             a[:3] *= self.MIN_ACTION / n
-        a[3:6] = np.clip(self.ROT_GAIN * _axis_angle(R_target @ self.env.eef_mat().T) / MAX_DELTA_ROT / 2, -1, 1)
+        a[3:6] = np.clip(self.ROT_GAIN * _axis_angle(R_target @ self.env.eef_mat().T) / MAX_DELTA_ROT, -1, 1)
         a[6] = grip
         return a
 
@@ -615,16 +625,17 @@ class PickPlaceExpert:
         obstacles = self._obstacles()
         best = None
         base = self.env.sim.data.get_body_xpos("robot0_base")[:2]
-        axis = self.env.finger_axis()
-        now = math.atan2(axis[1], axis[0])
+        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
         place = self._target_xy()
         for closing, offset, kind, penalty in self._candidates(pts, centre, ang):
             u = np.array([math.cos(closing), math.sin(closing)])
             origin = centre + offset
-            # the arm's reach is short and its wrist turns +-2.9 rad: prefer the hand nearer the
-            # robot, at the pick and at the place, and small turns of the wrist
+            # the arm's reach is short: prefer the hand nearer the robot, at the pick and the place
             penalty += 0.2 * (np.linalg.norm(origin - base) + np.linalg.norm(place + offset - base))
-            penalty += 0.03 * abs(_wrap(closing - now, math.pi))
+            # the last joint turns the pointing-down hand (q7 -= the turn about world z) within
+            # +-2.9 rad: keep clear of its limits, then prefer small turns
+            turn = self._turn(closing)
+            penalty += 0.005 * abs(turn) + (0.05 if abs(q7 - turn) > 2.4 else 0.0)
             room = 0.03
             for fp, top in obstacles:
                 if top > z_grasp + self.HAND_Z - 0.01:
