@@ -17,7 +17,7 @@ stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
 stage "1/8 embedded benchmark demonstrations ($SUITE, $DEMOS per task)"
 [ -d "$DATA" ] || python sim.py generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
-python data.py inspect "$DATA" | head -8
+python data.py inspect "$DATA" | sed -n 1,8p  # not head: under pipefail a closed pipe ends the script
 
 stage "2/8 FAST + text tokenizers"
 python tokenizers.py fit --data "$DATA" --out "$RUNS/tokenizers"
