@@ -3,7 +3,7 @@ scripted expert's demonstrations.
 
 Every test is marked `libero` (select with `python -m pytest -m libero`, leave out with
 `-m "not libero"`). Without the extra (`pip install -r requirements-libero.txt`) only the install-hint
-tests run and the rest are skipped with that reason. With it the file takes ~1 minute on a 2-core CPU
+tests run and the rest are skipped with that reason. With it the file takes 35-50 s on a 2-core CPU
 (each env construction costs 2-8 s, a rendered step ~0.1 s).
 
 Run from the repository root, where our `tokenizers.py` shadows Hugging Face `tokenizers`: the tests
