@@ -463,7 +463,11 @@ def motion_masks(model_xml: str, states: np.ndarray, size: int, camera: str = "a
     states (n, nq + nv): a clip's recorded [qpos, qvel] (a demo's `states`); model_xml: its `model_file`.
     -> (n, size, size) bool, upright like data.py's images: in frame t, the pixels that show a body
     whose position changes by more than `min_move` metres during the clip (the gripper, a carried
-    object, a drawer), from MuJoCo's segmentation rendering."""
+    object, a drawer), from MuJoCo's segmentation rendering. Only this module's scenes are accepted:
+    robosuite's XML (real LIBERO) renders differently outside robosuite (cameras, robot meshes), so
+    its masks would not line up with the recorded images — ValueError."""
+    if 'model="mini_libero"' not in model_xml[:200]:
+        raise ValueError("motion_masks needs a scene written by sim.py (model 'mini_libero'); got another model_file")
     model = mujoco.MjModel.from_xml_string(model_xml)
     data = mujoco.MjData(model)
     renderer = mujoco.Renderer(model, size, size)

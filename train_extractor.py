@@ -58,7 +58,8 @@ def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int
         masks = [sim.motion_masks(data.model_file(i), data.read(i, "states",
                                   D.clip_indices(s, data.episodes[i].length, frames, span)), size) for i, s in items]
     except Exception as e:  # noqa: BLE001 - any failure to rebuild the scene means: no ground truth
-        print(f"[validate] no simulator masks ({type(e).__name__}); the factorisation ratio uses pixel change")
+        print(f"[validate] no simulator masks ({type(e).__name__}: {str(e)[:80]}); the factorisation ratio "
+              f"uses pixel change")
         return None
     return torch.from_numpy(np.stack(masks))
 

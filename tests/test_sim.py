@@ -230,3 +230,5 @@ def test_motion_masks_mark_exactly_what_moved():
     assert changed[~union].mean() < 0.01 and changed[union].mean() > 0.3
     static = sim.motion_masks(demo["model_file"], demo["states"][[0] * 4], 64)
     assert not static.any()
+    with pytest.raises(ValueError, match="scene written by sim.py"):
+        sim.motion_masks("<mujoco model='robosuite'/>", demo["states"][:2], 64)
