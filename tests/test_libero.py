@@ -159,3 +159,32 @@ def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
     finally:
         env.close()
     assert ok and steps >= len(actions) - 5, (ok, steps, len(actions))
+
+
+@needs_libero
+def test_a_trained_policy_accepts_libero_observations(object_env, artifacts, tmp_path):
+    """The CoWVLA Policy (trained one step on tiny fixture data) acts on the real env's observations."""
+    import cofinetune
+    out = tmp_path / "cft"
+    cofinetune.main(["--data", str(artifacts.data), "--tokenizers", str(artifacts.tokenizers), "--vqgan",
+                     str(artifacts.vqgan), "--extractor", str(artifacts.extractor), "--init-from", "none", "--tiny",
+                     "--width", "32", "--layers", "2", "--heads", "2", "--steps", "1", "--batch-size", "2",
+                     "--out", str(out), "--workers", "0"])
+    policy = cofinetune.Policy.load(out, device="cpu")
+    policy.reset()
+    obs = object_env.set_init_state(1)
+    action = policy.select_action(obs, object_env.language)
+    assert action.shape == (7,) and np.all(np.abs(action) <= 1)
+    obs, reward, done, info = object_env.step(action)
+    assert obs["agentview_image"].shape == (64, 64, 3)
+
+
+@needs_libero
+def test_evaluate_one_short_episode_writes_the_table(tmp_path):
+    import evaluate
+    info = evaluate.evaluate("zero", "libero", "libero_object", trials=1, out=tmp_path, workers=1, camera_size=32,
+                             videos=1, tasks=[0], max_steps=3)
+    assert info["overall"]["n"] == 1 and list(info["per_suite"]) == ["libero_object"]
+    assert info["per_task"][0]["instruction"].startswith("pick up the alphabet soup")
+    md = (tmp_path / "results.md").read_text()
+    assert "| libero_object | 0 |" in md and (tmp_path / "videos" / "libero_object_task0_trial0.gif").exists()
