@@ -215,11 +215,10 @@ def _libero():
         # LIBERO's benchmark module prints "[info] using task orders ..." per suite; robosuite warns
         # about a missing private macro file on import. Neither matters here.
         with contextlib.redirect_stdout(io.StringIO()):
-            import robosuite.utils.transform_utils as T
             from libero.libero import benchmark, get_libero_path
             from libero.libero.envs.env_wrapper import ControlEnv, OffScreenRenderEnv
         _LIB.update(benchmark=benchmark, get_libero_path=get_libero_path, ControlEnv=ControlEnv,
-                    OffScreenRenderEnv=OffScreenRenderEnv, T=T)
+                    OffScreenRenderEnv=OffScreenRenderEnv)
     return _LIB
 
 
@@ -772,40 +771,10 @@ def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None =
         raise ValueError(f"start must be ('eval', i) or ('train', k), got {start!r}")
     rng = np.random.default_rng([seed, task_id, int(k), zlib.crc32(f"{suite}/{split}".encode())])
     expert = scripted_expert(env, rng)
-    T_util = _libero()["T"]
-    rec = {k_: [] for k_ in ("actions", "agentview_rgb", "eye_in_hand_rgb", "ee_pos", "ee_ori",
-                             "gripper_states", "joint_states", "states", "robot_states")}
-    success = False
-    for _ in range(max_steps or env.suite.max_steps):
-        action = expert(obs)
-        quat = obs["robot0_eef_quat"]
-        rec["ee_pos"].append(obs["robot0_eef_pos"])
-        rec["ee_ori"].append(T_util.quat2axisangle(quat.copy()))
-        rec["gripper_states"].append(obs["robot0_gripper_qpos"])
-        rec["joint_states"].append(obs["robot0_joint_pos"])
-        rec["states"].append(env.get_state())
-        rec["robot_states"].append(np.concatenate([obs["robot0_gripper_qpos"], obs["robot0_eef_pos"], quat]))
-        if env.camera_size:
-            rec["agentview_rgb"].append(obs["agentview_image"][::-1, ::-1])  # upright
-            rec["eye_in_hand_rgb"].append(obs["robot0_eye_in_hand_image"][::-1, ::-1])
-        rec["actions"].append(action)
-        obs, reward, done, info = env.step(action)
-        if done:
-            success = True
-            break
-    if not (success or keep_failed):
-        return None, False
-    T = len(rec["actions"])
-    demo = {"actions": np.asarray(rec["actions"]), "states": np.asarray(rec["states"]),
-            "robot_states": np.asarray(rec["robot_states"]), "model_file": env.sim.model.get_xml(),
-            "init_state": rec["states"][0], "obs": {}}
-    for key in ("ee_pos", "ee_ori", "gripper_states", "joint_states"):
-        demo["obs"][key] = np.asarray(rec[key])
-    if rec["agentview_rgb"]:
-        demo["obs"]["agentview_rgb"] = np.asarray(rec["agentview_rgb"], np.uint8)  # (T, H, W, 3)
-        demo["obs"]["eye_in_hand_rgb"] = np.asarray(rec["eye_in_hand_rgb"], np.uint8)
-    demo["rewards"] = demo["dones"] = (np.arange(T) == T - 1).astype(np.uint8) * int(success)
-    return demo, success
+    import sim  # the recording loop is shared with the embedded benchmark's experts
+    demo, success = sim.record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.sim.model.get_xml(),
+                                    cameras=bool(env.camera_size))
+    return (demo, success) if success or keep_failed else (None, False)
 
 
 def replay(env: LiberoEnv, init_state, actions, model_xml: str | None = None) -> tuple[bool, int]:

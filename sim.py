@@ -781,11 +781,22 @@ def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size
     rng = np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode())])
     obs = env.set_init_state(init_id if split == "eval" else env.suite.get_init_state(task_id, init_id, split))
     expert = scripted_expert(env, rng)
-    keys = ("actions", "agentview_rgb", "eye_in_hand_rgb", "ee_pos", "ee_ori", "gripper_states",
-            "joint_states", "states", "robot_states")
-    rec = {k: [] for k in keys}
+    demo, success = record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.model_xml,
+                                cameras=env.renderer is not None)
+    if own:
+        env.close()
+    return (demo, success) if success or keep_failed else (None, False)
+
+
+def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras: bool):
+    """Drive `env` with `expert(obs) -> action` from `obs` until `done` or `max_steps` and record the
+    episode in data.write_task_file's format (LIBERO's demo keys) -> (demo dict, success).
+    Observation t is recorded before action t (LIBERO); images are stored upright. Shared by this
+    module's experts and the real-LIBERO ones (libero_sim.py): both envs give LIBERO's observations."""
+    rec = {k: [] for k in ("actions", "agentview_rgb", "eye_in_hand_rgb", "ee_pos", "ee_ori", "gripper_states",
+                           "joint_states", "states", "robot_states")}
     success = False
-    for _ in range(max_steps or env.suite.max_steps):
+    for _ in range(max_steps):
         action = expert(obs)
         quat = obs["robot0_eef_quat"]
         rec["ee_pos"].append(obs["robot0_eef_pos"])
@@ -794,7 +805,7 @@ def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size
         rec["joint_states"].append(obs["robot0_joint_pos"])
         rec["states"].append(env.get_state())
         rec["robot_states"].append(np.concatenate([obs["robot0_gripper_qpos"], obs["robot0_eef_pos"], quat]))
-        if env.renderer is not None:
+        if cameras:
             rec["agentview_rgb"].append(obs["agentview_image"][::-1, ::-1])  # upright
             rec["eye_in_hand_rgb"].append(obs["robot0_eye_in_hand_image"][::-1, ::-1])
         rec["actions"].append(action)
@@ -802,13 +813,9 @@ def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size
         if done:
             success = True
             break
-    if own:
-        env.close()
-    if not (success or keep_failed):
-        return None, False
     T = len(rec["actions"])
     demo = {"actions": np.asarray(rec["actions"]), "states": np.asarray(rec["states"]),
-            "robot_states": np.asarray(rec["robot_states"]), "model_file": env.model_xml,
+            "robot_states": np.asarray(rec["robot_states"]), "model_file": model_file,
             "init_state": rec["states"][0], "obs": {}}
     for k in ("ee_pos", "ee_ori", "gripper_states", "joint_states"):
         demo["obs"][k] = np.asarray(rec[k])
