@@ -653,15 +653,22 @@ def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0) -> Mini
 # Scripted expert: a generator of actions per skill, closed-loop on privileged state, with noise
 # on every action, on the grasp point, on the carry height and on the speed (demo diversity).
 
+# Std of the Gaussian noise on the expert's position actions (action units, i.i.d. per step). The
+# recorded action is the executed one. It was 0.04 (16% of the normalised range per step): FAST then
+# spent most of its tokens on noise in the high-frequency DCT coefficients (15 tokens per chunk instead of
+# 11 at 0.01; action-token accuracy after 800 co-fine-tuning steps 0.17 instead of 0.27, README).
+EXPERT_NOISE = 0.01
+
+
 class ScriptedExpert:
     """Plan skills in order; each skill is a generator of 7-D actions (a P-controller on the eef toward
     waypoints computed from the objects' true poses, capped per axis at `speed`, plus Gaussian noise)."""
 
-    def __init__(self, env: MiniEnv, rng: np.random.Generator):
+    def __init__(self, env: MiniEnv, rng: np.random.Generator, noise: float = EXPERT_NOISE):
         self.env, self.rng = env, rng
         self.speed = rng.uniform(0.15, 0.22)   # max |dpos| in action units (x 0.05 m per step)
         self.carry_z = rng.uniform(0.19, 0.23)
-        self.noise = 0.04
+        self.noise = noise
         self.skills = list(env.task.plan)
         self.gen = None
 
@@ -764,14 +771,14 @@ class ScriptedExpert:
         yield from self._move(env.eef_pos() + [0.04, 0, 0.1], 1.0, tol=0.02, steps=30)
 
 
-def scripted_expert(env: MiniEnv, rng: np.random.Generator) -> ScriptedExpert:
+def scripted_expert(env: MiniEnv, rng: np.random.Generator, noise: float = EXPERT_NOISE) -> ScriptedExpert:
     """A callable `expert(obs) -> action (7,)` for the env's current task, from its current state."""
-    return ScriptedExpert(env, rng)
+    return ScriptedExpert(env, rng, noise)
 
 
 def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size: int = 128,
                    env: MiniEnv | None = None, max_steps: int | None = None, keep_failed: bool = False,
-                   split: str = "eval"):
+                   split: str = "eval", noise: float = EXPERT_NOISE):
     """Run the expert from init state `init_id` of `split` (Suite.get_init_state) -> (demo dict in
     data.write_task_file's format | None, success).
     Observation t is recorded before action t (LIBERO); images are stored upright. A failed rollout
@@ -780,7 +787,7 @@ def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size
     env = env or MiniEnv(suite, task_id, camera_size=camera_size)
     rng = np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode())])
     obs = env.set_init_state(init_id if split == "eval" else env.suite.get_init_state(task_id, init_id, split))
-    expert = scripted_expert(env, rng)
+    expert = scripted_expert(env, rng, noise)
     demo, success = record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.model_xml,
                                 cameras=env.renderer is not None)
     if own:
@@ -842,10 +849,10 @@ def _worker_env(suite_name, task_id, camera_size) -> MiniEnv:
     return _WORKER_ENV[key]
 
 
-def _demo_job(suite_name, task_id, attempt, seed, camera_size):
+def _demo_job(suite_name, task_id, attempt, seed, camera_size, noise=EXPERT_NOISE):
     """Attempt k of a task starts from training init state k (never one of the 50 evaluation states)."""
     env = _worker_env(suite_name, task_id, camera_size)
-    demo, ok = rollout_expert(suite_name, task_id, attempt, seed, env=env, split="train")
+    demo, ok = rollout_expert(suite_name, task_id, attempt, seed, env=env, split="train", noise=noise)
     return suite_name, task_id, attempt, demo, ok
 
 
@@ -892,7 +899,8 @@ def _bddl_text(suite: Suite, task: Task) -> str:
             f"  (:goal (And {goals})))\n")
 
 
-def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, camera_size=128, tasks=None):
+def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, camera_size=128, tasks=None,
+             noise=EXPERT_NOISE):
     """Write `out/<suite>/<task_name>_demo.hdf5` for every selected task (successful demos only),
     a contact sheet and a JSON report. Returns the per-task statistics."""
     from data import write_task_file  # imported here: worker processes never need torch
@@ -907,7 +915,7 @@ def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, 
         while queue or pending:
             # a few jobs in flight at a time, in task order: memory holds about one task's demos
             while queue and len(pending) < 2 * max(1, workers):
-                pending.add(ex.submit(_demo_job, *queue.popleft(), seed, camera_size))
+                pending.add(ex.submit(_demo_job, *queue.popleft(), seed, camera_size, noise))
             done = next(as_completed(pending))
             pending.discard(done)
             s, t, attempt, demo, ok = done.result()
@@ -944,7 +952,7 @@ def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, 
                    for s, t in pairs if (s, t) in first_frames], out / "contact_sheet.png")
     with open(out / "sim_report.json", "w") as f:
         json.dump({"config": {"suite": suite, "demos_per_task": demos_per_task, "seed": seed,
-                              "camera_size": camera_size, "tasks": tasks}, "tasks": rows}, f, indent=1)
+                              "camera_size": camera_size, "tasks": tasks, "noise": noise}, "tasks": rows}, f, indent=1)
     return rows
 
 
@@ -1060,6 +1068,8 @@ def main(argv=None):
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     g.add_argument("--seed", type=int, default=0, help="expert noise seed (init states are fixed per task)")
     g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
+    g.add_argument("--noise", type=float, default=EXPERT_NOISE,
+                   help="std of the Gaussian noise on the expert's position actions (recorded as executed)")
 
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="measure expert success per task (no rendering)")
     s.add_argument("--suite", default="all", help=suite_help)
@@ -1088,7 +1098,7 @@ def main(argv=None):
     if args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.workers, args.seed, args.camera_size,
-                        args.tasks)
+                        args.tasks, args.noise)
         print_table(rows)
         short = [r for r in rows if r["demos"] < args.demos_per_task]
         print(f"wrote {sum(r['demos'] for r in rows)} demos for {len(rows)} tasks to {args.out} "

@@ -232,3 +232,20 @@ def test_motion_masks_mark_exactly_what_moved():
     assert not static.any()
     with pytest.raises(ValueError, match="scene written by sim.py"):
         sim.motion_masks("<mujoco model='robosuite'/>", demo["states"][:2], 64)
+
+
+
+def test_expert_noise_is_the_only_source_of_actions_beyond_the_speed_cap():
+    """The expert's position actions are a P-controller capped at its speed (<= 0.22) plus Gaussian
+    noise of std `noise` (default sim.EXPERT_NOISE), recorded as executed: without noise no action
+    exceeds the cap, with noise some do, and at zero error the actions' spread is the noise's std."""
+    clean, ok0 = sim.rollout_expert("mini_goal", 2, 3, seed=0, camera_size=0, split="train", noise=0.0)
+    noisy, ok1 = sim.rollout_expert("mini_goal", 2, 3, seed=0, camera_size=0, split="train", noise=0.05)
+    assert ok0 and ok1
+    assert np.abs(clean["actions"][:, :3]).max() <= 0.22 + 1e-9 < np.abs(noisy["actions"][:, :3]).max()
+    env = sim.make_env("mini_goal", 2, camera_size=0)
+    for noise in (sim.EXPERT_NOISE, 0.04):
+        expert = sim.scripted_expert(env, np.random.default_rng(0), noise)
+        a = np.stack([expert._action(np.zeros(3), -1.0) for _ in range(2000)])[:, :3]
+        assert abs(a.std() - noise) < 0.1 * noise
+    env.close()
