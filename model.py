@@ -481,6 +481,11 @@ class VLAConfig:
     mlp_ratio: float = 8 / 3      # SwiGLU hidden = ratio * d
     max_len: int = 4096
     rope_base: float = 10000.0
+    # Grid-cell embedding of image codes (a deviation, README): ids in [visual_range) are VQGAN codes;
+    # the i-th code of an image (row-major) gets a learned embedding of cell i, i < image_tokens.
+    # 0 turns it off (the paper: 1-D RoPE only, under which values carry no position).
+    image_tokens: int = 0
+    visual_range: tuple = (0, 0)
 
     @classmethod
     def tiny(cls, **kw):
@@ -539,6 +544,8 @@ class VLA(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d)
+        # row 0: not an image code (kept at zero); row 1 + i: grid cell i of an image
+        self.grid_embed = nn.Embedding(cfg.image_tokens + 1, cfg.d, padding_idx=0) if cfg.image_tokens else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = RMSNorm(cfg.d)
         self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)
@@ -551,6 +558,22 @@ class VLA(nn.Module):
             nn.init.normal_(m.weight, std=0.02)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
+            if getattr(m, "padding_idx", None) is not None:
+                nn.init.zeros_(m.weight[m.padding_idx])
+
+    def grid_cells(self, ids, run=None):
+        """ids (B, L) -> (B, L) 1 + grid cell of every image code (0 elsewhere) and the length of the
+        trailing run of codes. An image is a contiguous run of codes between BOI and EOI, so cell i is
+        the code's index within its run; `run` (B,) continues a run left open by earlier (cached) tokens."""
+        v0, v1 = self.cfg.visual_range
+        code = (ids >= v0) & (ids < v1)                                                  # (B, L)
+        c = code.long().cumsum(1)                                                        # codes so far
+        last_break = torch.where(code, 0, c).cummax(1).values                            # codes before the last non-code
+        n = c - last_break                                                               # run length at each token
+        if run is not None:
+            n = n + torch.where((~code).long().cumsum(1) > 0, 0, run[:, None])
+        cells = torch.where(code, n.clamp(max=self.cfg.image_tokens), 0)
+        return cells, n[:, -1]
 
     def hidden(self, ids, seg, caches=None, start=0):
         """ids, seg (B, L) -> final hidden states (B, L, d). With caches (one dict per block), ids are
@@ -562,6 +585,12 @@ class VLA(nn.Module):
         else:  # cached keys are all visible; the new tokens are causal among themselves
             mask = torch.ones(L, start + L, dtype=torch.bool, device=ids.device).tril(start)
         x = self.embed(ids)                                                       # (B, L, d)
+        if self.grid_embed is not None:
+            run = None if caches is None else caches[0].get("code_run")
+            cells, run = self.grid_cells(ids, run)
+            if caches is not None:
+                caches[0]["code_run"] = run
+            x = x + self.grid_embed(cells)
         for i, blk in enumerate(self.blocks):
             x = blk(x, mask, pos, None if caches is None else caches[i])
         return self.norm(x)

@@ -98,10 +98,13 @@ def pretrain_loss(model, h, batch, first_frame_ce=True):
     return total, terms
 
 
-def build_model(args, vocab, D_m):
+def build_model(args, vocab, D_m, image_tokens=0):
+    """VLAConfig from the flags; image_tokens = codes per keyframe image (h·w) for the grid-cell embedding."""
     base = M.VLAConfig.tiny() if args.tiny else M.VLAConfig()
     over = {k: v for k, v in (("d", args.width), ("layers", args.layers), ("heads", args.heads)) if v}
-    return M.VLAConfig(**{**asdict(base), **over, "vocab_size": vocab.size, "D_m": D_m})
+    grid = {} if getattr(args, "no_grid_embedding", False) else \
+        {"image_tokens": image_tokens, "visual_range": (vocab.visual0, vocab.action0)}
+    return M.VLAConfig(**{**asdict(base), **over, **grid, "vocab_size": vocab.size, "D_m": D_m})
 
 
 def bench():
@@ -145,6 +148,8 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g.add_argument("--width", type=int, default=None, help="model width d (default 1024, tiny 128)")
     g.add_argument("--layers", type=int, default=None, help="transformer blocks (default 16, tiny 4)")
     g.add_argument("--heads", type=int, default=None, help="attention heads (default 16, tiny 4)")
+    g.add_argument("--no-grid-embedding", action="store_true",
+                   help="no learned grid-cell embedding on image codes (the paper's 1-D RoPE only)")
     g = p.add_argument_group("optimisation (UniVLA's settings, SPEC §1)")
     g.add_argument("--steps", type=int, default=steps, help=f"optimisation steps (paper: {steps})")
     g.add_argument("--batch-size", type=int, default=32, help=batch_help)
@@ -195,7 +200,7 @@ def main(argv=None):
     except (D.DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     dataset = PretrainTokens(data, text, kf, motion, vocab, args.stride, not args.no_last_frame)
-    cfg = build_model(args, vocab, motion.D_m)
+    cfg = build_model(args, vocab, motion.D_m, kf.grid[0] * kf.grid[1])
     config = {"stage": "pretrain", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args),
               "frames": motion.frames, "span": motion.span, "world_size": world}
     if rank == 0:

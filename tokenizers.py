@@ -604,6 +604,8 @@ class KeyframeCache:
         self._h5py, self._f = h5py, None
         with h5py.File(self.path, "r") as f:
             self.image_size, self.n_codes = int(f.attrs["image_size"]), int(f.attrs["n_codes"])
+            first = f.visititems(lambda name, obj: obj.shape if isinstance(obj, h5py.Dataset) else None)
+            self.grid = tuple(first[-2:]) if first else (0, 0)                       # (h, w) codes per image
 
     def __getstate__(self):
         return {**self.__dict__, "_f": None, "_h5py": None}

@@ -11,6 +11,7 @@ import torch
 import data
 import model as M
 import pretrain_vla as P
+import tokenizers as TK
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = M.Vocab(n_text=20, n_visual=30, n_action=10)
@@ -40,6 +41,60 @@ def test_mask_truth_table_pretrain_layout():
     assert mask[0, (role == M.ROLE_VF).nonzero()[0, 0], q]                   # v^f sees Q
     pad = batch["seg"][1] == M.SEG_PAD                                       # row 1 is 2 tokens shorter
     assert pad.sum() == 2 and not mask[1][~pad][:, pad].any()                 # nobody attends to padding
+
+
+def _grid_model(image_tokens=4, seed=0):
+    torch.manual_seed(seed)
+    cfg = M.VLAConfig.tiny(vocab_size=VOCAB.size, D_m=8, d=32, layers=2, heads=2, image_tokens=image_tokens,
+                           visual_range=(VOCAB.visual0, VOCAB.action0))
+    return M.VLA(cfg).eval()
+
+
+def test_grid_cells_index_codes_within_each_image():
+    parts = [(M.SEG_TEXT, [VOCAB.special("BOS"), 3], M.ROLE_NONE, 0)]
+    parts += M.image_part(VOCAB, torch.tensor([7, 7, 2, 9]), M.ROLE_KEYFRAME, 0)   # camera 1
+    parts += M.image_part(VOCAB, torch.tensor([1, 2, 3, 4]), M.ROLE_KEYFRAME, 0)   # camera 2
+    parts += [(M.SEG_ACTION, [VOCAB.special("BOA"), VOCAB.action0 + 1], M.ROLE_ACTION, 0)]
+    ids = M.assemble(parts)["ids"][None]
+    cells, run = _grid_model().grid_cells(ids)
+    assert cells[0].tolist() == [0, 0, 0, 1, 2, 3, 4, 0, 0, 1, 2, 3, 4, 0, 0, 0] and run.tolist() == [0]
+    # an image left open (generation after BOI) continues from the cached run length
+    head, tail = ids[:, :5], ids[:, 5:7]                                     # split inside camera 1's codes
+    _, run = _grid_model().grid_cells(head)
+    cells_tail, _ = _grid_model().grid_cells(tail, run)
+    assert run.tolist() == [2] and cells_tail[0].tolist() == [3, 4]
+
+
+def test_grid_embedding_decodes_identically_with_and_without_kv_cache():
+    """Generating image codes one at a time (the policy's imagined keyframe) must see the same grid
+    cells as re-running the whole sequence."""
+    model = _grid_model(image_tokens=6, seed=1)
+    allowed = torch.zeros(VOCAB.size, dtype=torch.bool)
+    allowed[VOCAB.visual0: VOCAB.action0] = True
+    for seed in range(3):
+        ctx = M.assemble([(M.SEG_TEXT, [VOCAB.special("BOS"), 3 + seed], M.ROLE_NONE, 0),
+                          *M.image_part(VOCAB, torch.randint(0, 30, (6,), generator=torch.Generator().manual_seed(seed)),
+                                        M.ROLE_KEYFRAME, 0),
+                          (M.SEG_IMAGE, [VOCAB.special("BOI"), VOCAB.visual0 + 5], M.ROLE_NONE, 0)])["ids"]
+        fast = M.greedy_generate(model, ctx, allowed, None, 5, use_cache=True)
+        slow = M.greedy_generate(model, ctx, allowed, None, 5, use_cache=False)
+        assert fast == slow
+
+
+def test_grid_embedding_reaches_image_codes_only():
+    """Cell 4's embedding changes the hidden states of an image's 4th code onwards and nothing before it;
+    without the option the model has no grid parameters (old checkpoints load unchanged)."""
+    model = _grid_model(image_tokens=4)
+    seq = M.assemble([(M.SEG_TEXT, [VOCAB.special("BOS"), 3], M.ROLE_NONE, 0),
+                      *M.image_part(VOCAB, torch.tensor([5, 6, 7, 8]), M.ROLE_KEYFRAME, 0)])
+    h0 = model(seq["ids"][None], seq["seg"][None])[0]
+    with torch.no_grad():
+        model.grid_embed.weight[4] += 1.0
+    h1 = model(seq["ids"][None], seq["seg"][None])[0]
+    changed = (h0 - h1).abs().amax(-1) > 1e-6                                 # (L,)
+    assert changed.tolist() == [False] * 6 + [True, True]                    # BOS 3 BOI c1 c2 c3 | c4 EOI
+    assert model.grid_embed.padding_idx == 0 and not model.grid_embed.weight[0].any()   # row 0 stays zero
+    assert M.VLA(M.VLAConfig.tiny(vocab_size=VOCAB.size, D_m=8, d=32, layers=2, heads=2)).grid_embed is None
 
 
 def test_mask_truth_table_cofinetune_layout():
@@ -143,8 +198,12 @@ def test_cli_trains_saves_and_resumes(artifacts, tmp_path):
     assert all(torch.equal(v, state["model"][k]) for k, v in model.state_dict().items())  # exact round trip
     r = _cli(artifacts, tmp_path / "pre", "--steps", "6", "--resume")
     assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(tmp_path / "pre")["step"] == 6
-    r = _cli(artifacts, tmp_path / "motion", "--steps", "2", "--no-last-frame")
+    r = _cli(artifacts, tmp_path / "motion", "--steps", "2", "--no-last-frame", "--no-grid-embedding")
     assert r.returncode == 0 and "ce_vf" not in r.stdout
+    h, w = TK.KeyframeCache(artifacts.vqgan / "keyframe_ids.hdf5").grid            # the cache's code grid
+    assert cfg["vla"]["image_tokens"] == h * w > 0 and cfg["vla"]["visual_range"] == [cfg["vocab"]["n_text"],
+                                                                                 cfg["vocab"]["n_text"] + cfg["vocab"]["n_visual"]]
+    assert M.load_config(tmp_path / "motion")["vla"]["image_tokens"] == 0
 
 
 def test_torchrun_two_processes_gloo(artifacts, tmp_path):
