@@ -3,14 +3,16 @@
 #   data -> tokenizers (FAST, text, VQGAN) -> Latent Motion Extractor (Sec. 3.2) -> pre-training in
 #   latent motion (Sec. 3.3) -> co-fine-tuning (Sec. 3.4) -> closed-loop evaluation (LIBERO protocol).
 # Every stage writes to $RUNS/<stage>; re-running resumes finished stages from their checkpoints.
-# Knobs (environment variables): SUITE (all), DEMOS per task (10), TRIALS per task (2), RUNS, DATA,
-#   steps per stage VQGAN_STEPS / EXTRACTOR_STEPS / PRETRAIN_STEPS / COFINETUNE_STEPS, and
-#   EVAL_MAX_STEPS (a shorter episode budget than the suite's, for smoke tests only).
+# Knobs (environment variables): SUITE (mini_goal; `all` for the four suites), DEMOS per task (10),
+#   TRIALS per task (10), DATA (data/<suite>), RUNS (runs/quickstart/<suite>), steps per stage
+#   VQGAN_STEPS / EXTRACTOR_STEPS / PRETRAIN_STEPS / COFINETUNE_STEPS, and EVAL_MAX_STEPS (a shorter
+#   episode budget than the suite's, for smoke tests only).
+# The default is one suite so that the 30 CPU minutes go into co-fine-tuning (README, "Quickstart").
 set -euo pipefail
 cd "$(dirname "$0")"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
-SUITE="${SUITE:-all}"; DEMOS="${DEMOS:-10}"; TRIALS="${TRIALS:-2}"
-DATA="${DATA:-data/mini}"; RUNS="${RUNS:-runs/quickstart}"
+SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; TRIALS="${TRIALS:-10}"
+DATA="${DATA:-data/${SUITE//,/+}}"; RUNS="${RUNS:-runs/quickstart/${SUITE//,/+}}"
 ART=(--data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan" --extractor "$RUNS/extractor")
 start=$(date +%s)
 stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
@@ -23,8 +25,8 @@ stage "2/8 FAST + text tokenizers"
 python tokenizers.py fit --data "$DATA" --out "$RUNS/tokenizers"
 
 stage "3/8 VQGAN keyframe tokenizer (tiny, 64²)"
-python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps "${VQGAN_STEPS:-1000}" \
-    --ckpt-every 500 --log-every 250 --resume
+python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps "${VQGAN_STEPS:-800}" \
+    --ckpt-every 400 --log-every 200 --resume
 python tokenizers.py cache --data "$DATA" --vqgan "$RUNS/vqgan"
 
 stage "4/8 Latent Motion Extractor (tiny, 32², f = 16) + z_m export"
@@ -37,7 +39,7 @@ python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps "${PRET
 
 stage "6/8 co-fine-tuning (Eq. 3)"
 python cofinetune.py "${ART[@]}" --out "$RUNS/cofinetune" --init-from "$RUNS/pretrain" --tiny \
-    --steps "${COFINETUNE_STEPS:-800}" --batch-size 16 --log-every 250 --resume
+    --steps "${COFINETUNE_STEPS:-1500}" --batch-size 16 --log-every 250 --resume
 
 stage "7/8 tokenizer report"
 python tokenizers.py report --data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan"
