@@ -8,6 +8,7 @@ Images reach the policy exactly as the simulator returns them (upside down); the
     python evaluate.py --policy runs/cofinetune --env mini --suite all --trials 10
     python evaluate.py --policy runs/cofinetune --env mini --suite mini_goal --trials 50 --workers 2
     python evaluate.py ablations --data DATA --runs runs/ablations       # Tables 3-4 in miniature
+    python evaluate.py offline --policy runs/cofinetune --data DATA       # open-loop action error vs the mean action
 
 Outputs in --out: eval_info.json (per task / suite / overall success with trial counts), results.md
 (the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
@@ -320,10 +321,71 @@ def ablations(argv):
     print(table + note)
 
 
+# ----------------------------------------------------------------------------------------------
+# Open-loop check on recorded demonstrations
+
+ACTION_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
+
+
+def offline_errors(policy, data, episodes=12, every=30, seed=0) -> dict:
+    """From the recorded observation at step s (every `every` steps of `episodes` episodes drawn with
+    `seed`), the policy's first chunk (fresh context: `reset()` first) vs the demo's actions from s:
+    mean |error| per action dimension, beside the error of always predicting the data's mean action.
+    A policy that does not use what it sees stays at that baseline; this is how the quickstart's
+    x/y failure was found (README). Cheap: no simulator, one chunk per sample."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(data.episodes), min(episodes, len(data.episodes)), replace=False)
+    mean = np.concatenate([data.read(i, "actions") for i in range(len(data.episodes))]).mean(0)   # (7,)
+    l_a = getattr(policy, "l_a", 10)
+    err, base = [], []
+    for i in pick:
+        ep, actions = data.episodes[i], data.read(i, "actions")
+        for s in range(0, ep.length - l_a + 1, every):
+            obs = {"agentview_image": data.images(i, "agentview", [s])[0][::-1, ::-1],     # env format:
+                   "robot0_eye_in_hand_image": data.images(i, "wrist", [s])[0][::-1, ::-1]}  # upside down
+            policy.reset()
+            chunk = np.asarray(policy.predict_action_chunk(obs, ep.instruction))[:l_a]       # (l_a, 7)
+            target = actions[s: s + l_a]
+            err.append(np.abs(chunk - target).mean(0))
+            base.append(np.abs(mean - target).mean(0))
+    if not err:
+        raise ValueError(f"no sampled episode is at least l_a = {l_a} steps long")
+    return {"policy": np.mean(err, 0).tolist(), "mean_action": np.mean(base, 0).tolist(), "chunks": len(err),
+            "episodes": [int(i) for i in pick]}
+
+
+def offline(argv):
+    p = argparse.ArgumentParser(prog="evaluate.py offline", description=offline_errors.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", default="runs/cofinetune", help="co-fine-tuned run directory")
+    p.add_argument("--data", required=True, help="LIBERO-format demonstrations (e.g. the training data)")
+    p.add_argument("--episodes", type=int, default=12, help="episodes sampled")
+    p.add_argument("--every", type=int, default=30, help="steps between sampled start steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode sample")
+    args = p.parse_args(argv)
+    import torch
+    import cofinetune
+    import data as D
+    if not (Path(args.policy) / "config.json").exists():
+        sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
+    try:
+        demos = D.LiberoData(args.data)
+    except D.DataError as e:
+        sys.exit(f"error: {e}")
+    torch.manual_seed(args.seed)
+    r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed)
+    row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
+    print(f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} episodes of {args.data}")
+    print("| | " + " | ".join(ACTION_NAMES) + " | mean |\n|---|" + "---|" * (len(ACTION_NAMES) + 1))
+    print(row(f"policy {args.policy}", r["policy"]) + "\n" + row("mean action (baseline)", r["mean_action"]))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "ablations":
         return ablations(argv[1:])
+    if argv and argv[0] == "offline":
+        return offline(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
                    help="co-fine-tuned run directory (Policy.load), or 'zero' for the zero-action baseline")

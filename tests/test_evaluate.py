@@ -107,6 +107,31 @@ def test_evaluate_end_to_end_with_a_trained_policy(artifacts, tmp_path):
     assert again["per_task"] == info["per_task"]                          # deterministic
 
 
+def test_offline_errors_against_the_mean_action(artifacts):
+    """A policy that always predicts the data's mean action scores exactly the baseline; one that
+    returns the recorded actions of the step it is shown scores zero (observations and targets line up)."""
+    import data as D
+    demos = D.LiberoData(artifacts.data)
+    mean = np.concatenate([demos.read(i, "actions") for i in range(len(demos.episodes))]).mean(0)
+
+    class Mean:
+        l_a = 4
+        def reset(self): pass
+        def predict_action_chunk(self, obs, instruction): return np.tile(mean, (self.l_a, 1))
+
+    r = E.offline_errors(Mean(), demos, episodes=3, every=2)
+    assert r["chunks"] > 3 and np.allclose(r["policy"], r["mean_action"]) and len(r["policy"]) == 7
+
+    class Oracle(Mean):                    # knows the documented sampling order: episodes, then every 2nd step
+        order = iter([(i, t) for i in r["episodes"] for t in range(0, demos.episodes[i].length - 4 + 1, 2)])
+        def predict_action_chunk(self, obs, instruction):
+            i, t = next(self.order)
+            assert np.array_equal(obs["agentview_image"][::-1, ::-1], demos.images(i, "agentview", [t])[0])
+            return demos.read(i, "actions")[t: t + self.l_a]
+
+    assert np.allclose(E.offline_errors(Oracle(), demos, episodes=3, every=2)["policy"], 0)
+
+
 def test_libero_backend_missing_is_a_clear_error():
     import libero_sim
     if libero_sim.available():
