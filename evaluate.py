@@ -114,10 +114,13 @@ def _frame(obs, imagined):
 def _save_gif(frames, path):
     from PIL import Image
     H = frames[0][0].shape[0]
+    any_imagined = any(imagined is not None for _, imagined in frames)
     imgs = []
     for row, imagined in frames[::2]:  # every other step: 10 fps for a 20 Hz rollout
-        if imagined is not None:
-            row = np.concatenate([row, np.asarray(Image.fromarray(imagined).resize((H, H)))], 1)
+        if any_imagined:  # one width for every frame (a GIF crops later frames to the first one's size)
+            panel = np.full((H, H, 3), 96, np.uint8) if imagined is None else \
+                np.asarray(Image.fromarray(imagined).resize((H, H)))
+            row = np.concatenate([row, panel], 1)
         imgs.append(Image.fromarray(row))
     path.parent.mkdir(parents=True, exist_ok=True)
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
@@ -139,9 +142,9 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     jobs = []
     for s in suites:
         su = get_suite(s)
-        for k in (tasks if tasks is not None else range(len(su.tasks))):
-            for i in range(trials):
-                video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and k < videos else None
+        for n, k in enumerate(tasks if tasks is not None else range(len(su.tasks))):
+            for i in range(trials):   # a GIF of trial 0 of the first `videos` evaluated tasks
+                video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and n < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
                              "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps})
     out.mkdir(parents=True, exist_ok=True)

@@ -202,3 +202,15 @@ def test_resume_skips_finished_episodes(tmp_path, monkeypatch):
     assert len(ran) == 12                                                    # other settings: all re-run
     E.evaluate("zero", **kw)
     assert len(ran) == 18                                                    # without --resume: a fresh run
+
+
+def test_gif_keeps_the_imagined_keyframe_panel(tmp_path):
+    """Frames before the first imagined keyframe get a blank panel, so every GIF frame is 3 images wide
+    (PIL crops later frames to the first frame's size, which used to drop the imagined panel)."""
+    from PIL import Image, ImageSequence
+    row = np.zeros((8, 16, 3), np.uint8)
+    frames = [(row, None)] * 4 + [(row, np.full((32, 32, 3), 200, np.uint8))] * 4
+    E._save_gif(frames, tmp_path / "v.gif")
+    gif = [f.convert("RGB") for f in ImageSequence.Iterator(Image.open(tmp_path / "v.gif"))]
+    assert len(gif) >= 2 and all(f.size == (24, 8) for f in gif)      # (PIL merges identical frames)
+    assert np.asarray(gif[-1])[:, 16:].mean() > 150 and np.asarray(gif[0])[:, 16:].mean() < 120
