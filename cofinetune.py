@@ -258,7 +258,7 @@ def main(argv=None):
             sys.exit(f"error: {args.init_from} was pre-trained with vocab {init['vocab']} and D_m {cfg.D_m}, but "
                      f"these tokenizers/extractor give {asdict(vocab)} and D_m {motion.D_m}; use the same artefacts")
     else:
-        cfg = P.build_model(args, vocab, motion.D_m, kf.grid[0] * kf.grid[1])
+        cfg = P.build_model(args, vocab, motion.D_m, kf.codes_per_image)
     dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe)
     instructions = data.instructions
     config = {"stage": "cofinetune", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args), "N": args.N,

@@ -366,7 +366,6 @@ def offline(argv):
     p.add_argument("--every", type=int, default=30, help="steps between sampled start steps")
     p.add_argument("--seed", type=int, default=0, help="seed of the episode sample")
     args = p.parse_args(argv)
-    import torch
     import cofinetune
     import data as D
     if not (Path(args.policy) / "config.json").exists():
@@ -375,7 +374,6 @@ def offline(argv):
         demos = D.LiberoData(args.data)
     except D.DataError as e:
         sys.exit(f"error: {e}")
-    torch.manual_seed(args.seed)
     r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed)
     row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
     print(f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} episodes of {args.data}")

@@ -102,7 +102,7 @@ def build_model(args, vocab, D_m, image_tokens=0):
     """VLAConfig from the flags; image_tokens = codes per keyframe image (h·w) for the grid-cell embedding."""
     base = M.VLAConfig.tiny() if args.tiny else M.VLAConfig()
     over = {k: v for k, v in (("d", args.width), ("layers", args.layers), ("heads", args.heads)) if v}
-    grid = {} if getattr(args, "no_grid_embedding", False) else \
+    grid = {} if args.no_grid_embedding else \
         {"image_tokens": image_tokens, "visual_range": (vocab.visual0, vocab.action0)}
     return M.VLAConfig(**{**asdict(base), **over, **grid, "vocab_size": vocab.size, "D_m": D_m})
 
@@ -200,7 +200,7 @@ def main(argv=None):
     except (D.DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     dataset = PretrainTokens(data, text, kf, motion, vocab, args.stride, not args.no_last_frame)
-    cfg = build_model(args, vocab, motion.D_m, kf.grid[0] * kf.grid[1])
+    cfg = build_model(args, vocab, motion.D_m, kf.codes_per_image)
     config = {"stage": "pretrain", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args),
               "frames": motion.frames, "span": motion.span, "world_size": world}
     if rank == 0:

@@ -607,6 +607,10 @@ class KeyframeCache:
             first = f.visititems(lambda name, obj: obj.shape if isinstance(obj, h5py.Dataset) else None)
             self.grid = tuple(first[-2:]) if first else (0, 0)                       # (h, w) codes per image
 
+    @property
+    def codes_per_image(self) -> int:
+        return self.grid[0] * self.grid[1]
+
     def __getstate__(self):
         return {**self.__dict__, "_f": None, "_h5py": None}
 
