@@ -17,6 +17,27 @@ ART=(--data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan" --extr
 start=$(date +%s)
 stage() { echo; echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
+# Re-runs resume: refuse a DATA generated for another SUITE/DEMOS, or a RUNS trained on other data, rather
+# than silently training on stale demonstrations or reusing stale stages.
+python - "$DATA" "$RUNS" "$SUITE" "$DEMOS" <<'PY'
+import json, sys
+from pathlib import Path
+data, runs, suite, demos = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+report = data / "sim_report.json"
+if report.exists():
+    cfg = json.loads(report.read_text())["config"]
+    if (cfg["suite"], cfg["demos_per_task"]) != (suite, demos):
+        sys.exit(f"quickstart: {data} holds {cfg['demos_per_task']} demos per task of {cfg['suite']}, not "
+                 f"{demos} of {suite}; set DATA and RUNS to new folders or remove {data}")
+want = {"data": str(data.resolve()), "suite": suite, "demos_per_task": demos}
+stamp = runs / "quickstart_data.json"
+if stamp.exists() and json.loads(stamp.read_text()) != want:
+    sys.exit(f"quickstart: {runs} was trained on {json.loads(stamp.read_text())}, not {want}; "
+             f"set RUNS to a new folder or remove {runs}")
+runs.mkdir(parents=True, exist_ok=True)
+stamp.write_text(json.dumps(want))
+PY
+
 stage "1/8 embedded benchmark demonstrations ($SUITE, $DEMOS per task)"
 [ -d "$DATA" ] || python sim.py generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
 python data.py inspect "$DATA" | sed -n 1,8p  # not head: under pipefail a closed pipe ends the script

@@ -27,3 +27,25 @@ def test_quickstart_micro_pipeline(tmp_path):
     assert len((runs / "eval" / "episodes.jsonl").read_text().splitlines()) == 5
     assert "| **all** |" in r.stdout and "quickstart finished" in r.stdout
     assert "(simulator mask)" in r.stdout                                   # factorisation measured on sim masks
+
+
+def _quickstart(tmp_path, **over):
+    env = {**os.environ, "SUITE": "mini_goal", "DEMOS": "10", "DATA": str(tmp_path / "data"),
+           "RUNS": str(tmp_path / "runs"), **over,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    return subprocess.run(["bash", str(ROOT / "quickstart.sh")], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_quickstart_refuses_stale_data_and_runs(tmp_path):
+    """A re-run with other DEMOS must not train on the old demonstrations or resume the old stages."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sim_report.json").write_text(json.dumps({"config": {"suite": "mini_goal",
+                                                                              "demos_per_task": 10}}))
+    r = _quickstart(tmp_path, DEMOS="50")
+    assert r.returncode != 0 and "holds 10 demos per task of mini_goal, not 50" in r.stderr
+    assert not (tmp_path / "runs").exists()                                  # nothing ran
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "quickstart_data.json").write_text(json.dumps({"data": "elsewhere"}))
+    r = _quickstart(tmp_path)
+    assert r.returncode != 0 and "set RUNS to a new folder" in r.stderr
+    assert "=== [" not in r.stdout                                           # no stage started
