@@ -8,12 +8,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_quickstart_micro_pipeline(tmp_path):
-    env = {**os.environ, "SUITE": "mini_goal", "DEMOS": "1", "TRIALS": "1", "VQGAN_STEPS": "2",
-           "EXTRACTOR_STEPS": "2", "PRETRAIN_STEPS": "2", "COFINETUNE_STEPS": "2", "EVAL_MAX_STEPS": "10",
-           "DATA": str(tmp_path / "data"), "RUNS": str(tmp_path / "runs"),
+def _quickstart(tmp_path, timeout=60, **over):
+    """Run the README's quickstart.sh with DATA/RUNS under tmp_path and the env overrides `over`."""
+    env = {**os.environ, "SUITE": "mini_goal", "DEMOS": "10", "DATA": str(tmp_path / "data"),
+           "RUNS": str(tmp_path / "runs"), **over,
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    r = subprocess.run(["bash", str(ROOT / "quickstart.sh")], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(["bash", str(ROOT / "quickstart.sh")], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_quickstart_micro_pipeline(tmp_path):
+    r = _quickstart(tmp_path, DEMOS="1", TRIALS="1", VQGAN_STEPS="2", EXTRACTOR_STEPS="2", PRETRAIN_STEPS="2",
+                    COFINETUNE_STEPS="2", EVAL_MAX_STEPS="10", timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     runs = tmp_path / "runs"
     for f in ["tokenizers/fast.json", "vqgan/keyframe_ids.hdf5", "extractor/z_m.hdf5", "extractor/figure.png",
@@ -27,13 +33,6 @@ def test_quickstart_micro_pipeline(tmp_path):
     assert len((runs / "eval" / "episodes.jsonl").read_text().splitlines()) == 5
     assert "| **all** |" in r.stdout and "quickstart finished" in r.stdout
     assert "(simulator mask)" in r.stdout                                   # factorisation measured on sim masks
-
-
-def _quickstart(tmp_path, **over):
-    env = {**os.environ, "SUITE": "mini_goal", "DEMOS": "10", "DATA": str(tmp_path / "data"),
-           "RUNS": str(tmp_path / "runs"), **over,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    return subprocess.run(["bash", str(ROOT / "quickstart.sh")], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_quickstart_refuses_stale_data_and_runs(tmp_path):
