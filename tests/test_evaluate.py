@@ -214,3 +214,14 @@ def test_gif_keeps_the_imagined_keyframe_panel(tmp_path):
     gif = [f.convert("RGB") for f in ImageSequence.Iterator(Image.open(tmp_path / "v.gif"))]
     assert len(gif) >= 2 and all(f.size == (24, 8) for f in gif)      # (PIL merges identical frames)
     assert np.asarray(gif[-1])[:, 16:].mean() > 150 and np.asarray(gif[0])[:, 16:].mean() < 120
+
+
+def test_torch_threads_respect_omp_num_threads(monkeypatch):
+    """Two evaluations side by side must not each take every core (oversubscription, README)."""
+    monkeypatch.setattr(E.os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert E.torch_threads(1) == 8 and E.torch_threads(2) == 4 and E.torch_threads(16) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert E.torch_threads(1) == 1 and E.torch_threads(2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # unset-like values fall back to the core share
+    assert E.torch_threads(2) == 4
