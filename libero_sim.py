@@ -840,12 +840,8 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
 
 
 def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
-    pairs = []
-    for name in suite_names(suite_arg):
-        n = len(get_suite(name).tasks)
-        ids = range(n) if tasks_arg is None else [int(t) for t in str(tasks_arg).split(",")]
-        pairs += [(name, t) for t in ids]
-    return pairs
+    from sim import select_tasks  # the same --tasks parsing and range check as the embedded benchmark
+    return select_tasks(suite_names(suite_arg), lambda name: len(get_suite(name).tasks), tasks_arg)
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
@@ -930,7 +926,7 @@ def main(argv=None):
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="scripted-expert demonstrations in LIBERO's HDF5 layout")
     g.add_argument("--suite", default="libero_object", help=suite_help + ", comma-separated")
-    g.add_argument("--tasks", default=None, help="comma-separated task ids within each suite (default: all)")
+    g.add_argument("--tasks", default="all", help="comma-separated task ids within each suite, or all")
     g.add_argument("--demos-per-task", type=int, default=2, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
     g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
@@ -938,7 +934,7 @@ def main(argv=None):
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
     s.add_argument("--suite", default="libero_object", help=suite_help + ", comma-separated")
-    s.add_argument("--tasks", default=None, help="comma-separated task ids within each suite (default: all)")
+    s.add_argument("--tasks", default="all", help="comma-separated task ids within each suite, or all")
     s.add_argument("--inits", type=int, default=10, help="init states 0..N-1 per task")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
     b = sub.add_parser("bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -948,6 +944,11 @@ def main(argv=None):
     b.add_argument("--steps", type=int, default=40, help="timed steps")
     b.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
     args = p.parse_args(argv)
+    if args.cmd in ("generate", "success"):
+        try:
+            _select(args.suite, args.tasks)
+        except ValueError as e:
+            p.error(str(e))
     if args.cmd == "setup":
         for line in setup():
             print(line)

@@ -883,12 +883,28 @@ def _executor(workers: int):
     return _Inline() if workers <= 1 else ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
 
 
-def _select_tasks(suite_arg, tasks_arg):
+def select_tasks(suite_names_: list[str], n_tasks, tasks_arg) -> list[tuple[str, int]]:
+    """(suite, task id) pairs for `--suite` / `--tasks` (None or "all": every task), checked up front so a
+    typo fails with one line naming the flag instead of a traceback from inside a rollout worker."""
     pairs = []
-    for name in suite_names(suite_arg):
-        ids = range(len(SUITES[name].tasks)) if tasks_arg is None else [int(t) for t in tasks_arg.split(",")]
+    for name in suite_names_:
+        n = n_tasks(name)
+        if tasks_arg is None or str(tasks_arg).strip() == "all":
+            ids = list(range(n))
+        else:
+            try:
+                ids = [int(t) for t in str(tasks_arg).split(",")]
+            except ValueError:
+                raise ValueError(f"--tasks {tasks_arg!r}: expected comma-separated integers or 'all'") from None
+            bad = [t for t in ids if not 0 <= t < n]
+            if bad:
+                raise ValueError(f"--tasks {tasks_arg!r}: {name} has tasks 0..{n - 1}, got {bad}")
         pairs += [(name, t) for t in ids]
     return pairs
+
+
+def _select_tasks(suite_arg, tasks_arg):
+    return select_tasks(suite_names(suite_arg), lambda name: len(SUITES[name].tasks), tasks_arg)
 
 
 def _bddl_text(suite: Suite, task: Task) -> str:
@@ -1062,7 +1078,7 @@ def main(argv=None):
 
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="write expert demonstrations in LIBERO's HDF5 layout")
     g.add_argument("--suite", default="all", help=suite_help)
-    g.add_argument("--tasks", default=None, help="comma-separated task ids within each suite (default: all)")
+    g.add_argument("--tasks", default="all", help="comma-separated task ids within each suite, or all")
     g.add_argument("--demos-per-task", type=int, default=50, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
@@ -1073,7 +1089,7 @@ def main(argv=None):
 
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="measure expert success per task (no rendering)")
     s.add_argument("--suite", default="all", help=suite_help)
-    s.add_argument("--tasks", default=None, help="comma-separated task ids within each suite (default: all)")
+    s.add_argument("--tasks", default="all", help="comma-separated task ids within each suite, or all")
     s.add_argument("--inits", type=int, default=50, help="init states 0..N-1 per task")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
@@ -1095,6 +1111,11 @@ def main(argv=None):
 
     args = p.parse_args(argv)
     print(json.dumps(vars(args)))
+    if args.cmd in ("generate", "success"):
+        try:
+            _select_tasks(args.suite, args.tasks)
+        except ValueError as e:
+            p.error(str(e))
     if args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.workers, args.seed, args.camera_size,

@@ -36,6 +36,18 @@ def test_suites_follow_libero_design_and_names_round_trip():
         sim.get_suite("libero_spatial")
 
 
+def test_task_selection_and_its_cli_errors(capsys):
+    assert sim._select_tasks("goal", "all") == sim._select_tasks("goal", None) == [("mini_goal", t) for t in range(5)]
+    assert sim._select_tasks("goal,long", "0,2") == [("mini_goal", 0), ("mini_goal", 2), ("mini_long", 0), ("mini_long", 2)]
+    # a typo is one line naming the flag (argparse exit 2), found before any rollout starts
+    for argv, msg in ((["--suite", "goal", "--tasks", "9"], "mini_goal has tasks 0..4, got [9]"),
+                      (["--suite", "goal", "--tasks", "a"], "expected comma-separated integers"),
+                      (["--suite", "foo"], "unknown suite 'foo'")):
+        with pytest.raises(SystemExit) as e:
+            sim.main(["success", "--inits", "1", "--workers", "1", *argv])
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
 def test_init_states_are_seeded_fixed_and_distinct():
     suite = sim.get_suite("goal")
     states = suite.get_task_init_states(1)
