@@ -564,7 +564,10 @@ class VLA(nn.Module):
     def grid_cells(self, ids, run=None):
         """ids (B, L) -> (B, L) 1 + grid cell of every image code (0 elsewhere) and the length of the
         trailing run of codes. An image is a contiguous run of codes between BOI and EOI, so cell i is
-        the code's index within its run; `run` (B,) continues a run left open by earlier (cached) tokens."""
+        the code's index within its run; `run` (B,) continues a run left open by earlier (cached) tokens.
+        A run longer than image_tokens keeps the last cell rather than indexing past the table. Only a
+        malformed sequence has one: the data views write image_tokens codes per image and imagination
+        (cofinetune.Policy.imagine) generates exactly that many."""
         v0, v1 = self.cfg.visual_range
         code = (ids >= v0) & (ids < v1)                                                  # (B, L)
         c = code.long().cumsum(1)                                                        # codes so far
