@@ -74,13 +74,13 @@ def _init_worker(policy_dir, replan, threads):
 
 
 def torch_threads(workers: int) -> int:
-    """Torch threads per episode process: OMP_NUM_THREADS when set, else the cores shared out among the
-    workers. Two evaluations side by side that each take all cores oversubscribe them: on the 2-core CPU
-    a 230-step episode took ~38 s that way and 5.8 s with one thread each (README, "longer CPU recipe")."""
+    """Torch threads per episode process: this evaluation's thread budget — OMP_NUM_THREADS when set, else
+    every core — shared out among the workers (at least one each). Taking OMP_NUM_THREADS per worker
+    instead oversubscribes: on the 2-core CPU a 230-step episode took ~38 s with two 2-thread processes
+    and 5.8 s with one thread each (README, "longer CPU recipe")."""
     env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, (os.cpu_count() or 2) // max(1, workers))
+    budget = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 2)
+    return max(1, budget // max(1, workers))
 
 
 def run_episode(job: dict) -> dict:

@@ -223,5 +223,7 @@ def test_torch_threads_respect_omp_num_threads(monkeypatch):
     assert E.torch_threads(1) == 8 and E.torch_threads(2) == 4 and E.torch_threads(16) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert E.torch_threads(1) == 1 and E.torch_threads(2) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a 2-thread budget over 2 workers: one thread each, not two
+    assert E.torch_threads(1) == 2 and E.torch_threads(2) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "")  # unset-like values fall back to the core share
     assert E.torch_threads(2) == 4
