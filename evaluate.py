@@ -410,7 +410,7 @@ def main(argv=None):
     p.add_argument("--trials", type=int, default=None,
                    help="trials per task (default: 50 on --env libero, LIBERO's protocol; 10 on mini)")
     p.add_argument("--out", default="runs/eval", help="output directory")
-    p.add_argument("--workers", type=int, default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else cores / workers)")
+    p.add_argument("--workers", type=int, default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else the core count, divided by the workers)")
     p.add_argument("--camera-size", type=int, default=128, help="rendered image size (LIBERO: 128)")
     p.add_argument("--videos", type=int, default=2, help="GIFs: trial 0 of the first N tasks of each suite")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
