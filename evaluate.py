@@ -136,6 +136,20 @@ def _save_gif(frames, path):
     imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
 
 
+def task_plan(env: str, suite: str, tasks=None) -> list:
+    """-> [(suite, task ids)] for --suite and --tasks (ints, or a string such as "0,2" or "all"; None: all),
+    checked before any episode starts: an unknown suite or a task id out of range is a ValueError."""
+    from sim import select_tasks
+    names, get_suite, _ = env_backend(env)
+    if tasks is not None and not isinstance(tasks, str):
+        tasks = ",".join(str(t) for t in ([tasks] if isinstance(tasks, int) else tasks))
+    plan = []
+    for s in (names if suite == "all" else suite.split(",")):
+        su = get_suite(s)
+        plan.append((su, [k for _, k in select_tasks([su.name], lambda _: len(su.tasks), tasks)]))
+    return plan
+
+
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
@@ -144,15 +158,13 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     already there under the same settings (policy checkpoint, env, camera size, step budget, replan,
     imagine) are kept and only the missing ones run — an interrupted evaluation continues where it
     stopped. Without `resume` the journal is started afresh."""
-    names, get_suite, _ = env_backend(env)
-    suites = names if suite == "all" else [get_suite(s).name for s in suite.split(",")]
+    plan = task_plan(env, suite, tasks)
     out = Path(out)
     settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
                 "max_steps": max_steps, "replan": replan, "imagine": imagine}
     jobs = []
-    for s in suites:
-        su = get_suite(s)
-        for n, k in enumerate(tasks if tasks is not None else range(len(su.tasks))):
+    for su, ids in plan:
+        for n, k in enumerate(ids):
             for i in range(trials):   # a GIF of trial 0 of the first `videos` evaluated tasks
                 video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and n < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
@@ -406,7 +418,8 @@ def main(argv=None):
     p.add_argument("--suite", default="all",
                    help="suite (mini_spatial, mini_object, mini_goal, mini_long / libero_spatial, libero_object, "
                         "libero_goal, libero_10, libero_90), comma-separated names, or all (the four standard suites)")
-    p.add_argument("--tasks", type=int, nargs="*", default=None, help="task indices to evaluate (default all)")
+    p.add_argument("--tasks", nargs="*", default=None,
+                   help="task indices to evaluate in each suite, space- or comma-separated (default all)")
     p.add_argument("--trials", type=int, default=None,
                    help="trials per task (default: 50 on --env libero, LIBERO's protocol; 10 on mini)")
     p.add_argument("--out", default="runs/eval", help="output directory")
@@ -421,6 +434,11 @@ def main(argv=None):
                         "run only the missing ones (an interrupted evaluation continues)")
     args = p.parse_args(argv)
     args.trials = args.trials or (50 if args.env == "libero" else 10)
+    args.tasks = ",".join(args.tasks) if args.tasks else None
+    try:
+        task_plan(args.env, args.suite, args.tasks)
+    except ValueError as e:
+        p.error(str(e))
     if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,

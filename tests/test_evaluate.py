@@ -227,3 +227,13 @@ def test_torch_threads_respect_omp_num_threads(monkeypatch):
     assert E.torch_threads(1) == 2 and E.torch_threads(2) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "")  # unset-like values fall back to the core share
     assert E.torch_threads(2) == 4
+
+
+def test_task_plan_accepts_both_list_forms_and_rejects_bad_ids(capsys):
+    plan = lambda tasks: [(su.name, ids) for su, ids in E.task_plan("mini", "goal,long", tasks)]
+    assert plan([0, 2]) == plan("0,2") == [("mini_goal", [0, 2]), ("mini_long", [0, 2])]
+    assert plan(None) == plan("all") == [("mini_goal", list(range(5))), ("mini_long", list(range(5)))]
+    # a bad id is one argparse line before any policy is loaded or episode run
+    with pytest.raises(SystemExit) as e:
+        E.main(["--policy", "zero", "--suite", "mini_goal", "--tasks", "1", "7"])
+    assert e.value.code == 2 and "mini_goal has tasks 0..4, got [7]" in capsys.readouterr().err
