@@ -137,17 +137,14 @@ def _save_gif(frames, path):
 
 
 def task_plan(env: str, suite: str, tasks=None) -> list:
-    """-> [(suite, task ids)] for --suite and --tasks (ints, or a string such as "0,2" or "all"; None: all),
-    checked before any episode starts: an unknown suite or a task id out of range is a ValueError."""
-    from sim import select_tasks
+    """-> [(suite, task ids)] for --suite and --tasks (a list of ids, or a string such as "0,2" or "all";
+    None: all), checked before any episode starts: an unknown suite or an id out of range is a ValueError."""
+    from sim import task_ids
     names, get_suite, _ = env_backend(env)
     if tasks is not None and not isinstance(tasks, str):
-        tasks = ",".join(str(t) for t in ([tasks] if isinstance(tasks, int) else tasks))
-    plan = []
-    for s in (names if suite == "all" else suite.split(",")):
-        su = get_suite(s)
-        plan.append((su, [k for _, k in select_tasks([su.name], lambda _: len(su.tasks), tasks)]))
-    return plan
+        tasks = ",".join(map(str, tasks))
+    suites = [get_suite(s) for s in (names if suite == "all" else suite.split(","))]
+    return [(su, task_ids(su.name, len(su.tasks), tasks)) for su in suites]
 
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,

@@ -840,8 +840,9 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
 
 
 def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
-    from sim import select_tasks  # the same --tasks parsing and range check as the embedded benchmark
-    return select_tasks(suite_names(suite_arg), lambda name: len(get_suite(name).tasks), tasks_arg)
+    from sim import task_ids  # the same --tasks parsing and range check as the embedded benchmark
+    return [(name, t) for name in suite_names(suite_arg)
+            for t in task_ids(name, len(get_suite(name).tasks), tasks_arg)]
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,

@@ -883,28 +883,24 @@ def _executor(workers: int):
     return _Inline() if workers <= 1 else ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
 
 
-def select_tasks(suite_names_: list[str], n_tasks, tasks_arg) -> list[tuple[str, int]]:
-    """(suite, task id) pairs for `--suite` / `--tasks` (None or "all": every task), checked up front so a
+def task_ids(suite: str, n: int, tasks_arg) -> list[int]:
+    """The ids `--tasks` selects in a suite of n tasks (None or "all": every task), checked up front so a
     typo fails with one line naming the flag instead of a traceback from inside a rollout worker."""
-    pairs = []
-    for name in suite_names_:
-        n = n_tasks(name)
-        if tasks_arg is None or str(tasks_arg).strip() == "all":
-            ids = list(range(n))
-        else:
-            try:
-                ids = [int(t) for t in str(tasks_arg).split(",")]
-            except ValueError:
-                raise ValueError(f"--tasks {tasks_arg!r}: expected comma-separated integers or 'all'") from None
-            bad = [t for t in ids if not 0 <= t < n]
-            if bad:
-                raise ValueError(f"--tasks {tasks_arg!r}: {name} has tasks 0..{n - 1}, got {bad}")
-        pairs += [(name, t) for t in ids]
-    return pairs
+    if tasks_arg is None or str(tasks_arg).strip() == "all":
+        return list(range(n))
+    try:
+        ids = [int(t) for t in str(tasks_arg).split(",")]
+    except ValueError:
+        raise ValueError(f"--tasks {tasks_arg!r}: expected comma-separated integers or 'all'") from None
+    bad = [t for t in ids if not 0 <= t < n]
+    if bad:
+        raise ValueError(f"--tasks {tasks_arg!r}: {suite} has tasks 0..{n - 1}, got {bad}")
+    return ids
 
 
 def _select_tasks(suite_arg, tasks_arg):
-    return select_tasks(suite_names(suite_arg), lambda name: len(SUITES[name].tasks), tasks_arg)
+    return [(name, t) for name in suite_names(suite_arg)
+            for t in task_ids(name, len(SUITES[name].tasks), tasks_arg)]
 
 
 def _bddl_text(suite: Suite, task: Task) -> str:
