@@ -12,7 +12,9 @@ Images reach the policy exactly as the simulator returns them (upside down); the
 
 Outputs in --out: eval_info.json (per task / suite / overall success with trial counts), results.md
 (the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
-an interrupted evaluation from it) and GIF videos of the first episodes (both cameras; with --imagine,
+an interrupted evaluation from it; on the embedded benchmark each also lists `other_tasks_done`, the
+suite's other tasks whose goal the rollout reached, and the table counts the failures that did another
+task) and GIF videos of the first episodes (both cameras; with --imagine,
 the policy's imagined next keyframe beside the real one).
 """
 from __future__ import annotations
@@ -92,8 +94,10 @@ def run_episode(job: dict) -> dict:
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
-    frames, success, steps = [], False, 0
+    frames, success, steps, done_before = [], False, 0, None
     for t in range(SETTLE_STEPS + (job.get("max_steps") or suite.max_steps)):
+        if t == SETTLE_STEPS and hasattr(env, "tasks_done"):
+            done_before = set(env.tasks_done())  # goals that already held after settling
         if t < SETTLE_STEPS:
             action, imagined = NOOP, None
         elif job["imagine"] and not policy.queue:  # re-plan with imagination: keep the imagined keyframe
@@ -109,11 +113,13 @@ def run_episode(job: dict) -> dict:
         if done:
             success = True
             break
+    # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
+    other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
     env.close()
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
     return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": success, "steps": steps,
-            "instruction": instruction}
+            "instruction": instruction, "other_tasks_done": other}
 
 
 def _frame(obs, imagined):
@@ -245,6 +251,8 @@ def summarise(results: list[dict]) -> dict:
                                                                 "instruction": r["instruction"], "n": 0, "success": 0})
         t["n"] += 1
         t["success"] += int(r["success"])
+        if r.get("other_tasks_done") is not None:  # failures that completed another task of the suite instead
+            t["failed_did_other"] = t.get("failed_did_other", 0) + int(not r["success"] and bool(r["other_tasks_done"]))
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})
@@ -259,10 +267,12 @@ def summarise(results: list[dict]) -> dict:
 
 
 def markdown_table(info: dict) -> str:
-    lines = ["| suite | task | instruction | success | trials | rate |", "|---|---|---|---|---|---|"]
+    other = any("failed_did_other" in t for t in info["per_task"])  # embedded benchmark: which task instead
+    lines = ["| suite | task | instruction | success | trials | rate |" + (" failures that did another task |" if other else ""),
+             "|---|---|---|---|---|---|" + ("---|" if other else "")]
     for t in info["per_task"]:
         lines.append(f"| {t['suite']} | {t['task']} | {t['instruction']} | {t['success']} | {t['n']} | "
-                     f"{t['pc_success']:.0f}% |")
+                     f"{t['pc_success']:.0f}% |" + (f" {t.get('failed_did_other', '—')} |" if other else ""))
     lines += ["", "| suite | success | trials | rate |", "|---|---|---|---|"]
     for name, s in info["per_suite"].items():
         lines.append(f"| {name} | {s['success']} | {s['n']} | {s['pc_success']:.1f}% |")

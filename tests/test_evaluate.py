@@ -24,6 +24,9 @@ class RecordingEnv:
     def close(self):
         self.env.close()
 
+    def tasks_done(self):
+        return self.env.tasks_done()
+
 
 class ConstantPolicy:
     def __init__(self):
@@ -78,6 +81,31 @@ def test_success_is_done_at_any_step(recording, monkeypatch):
     r = E.run_episode({"env": "mini", "suite": "mini_goal", "task": 0, "trial": 0, "camera_size": 0,
                        "video": None, "imagine": False, "max_steps": None})
     assert r["success"] and r["steps"] < E.SETTLE_STEPS + sim.get_suite("mini_goal").max_steps
+
+
+def test_a_rollout_that_does_another_task_is_a_failure_that_names_it(recording, monkeypatch):
+    """Asked for "put the bowl on the plate" (task 1), the policy carries out task 4's plan (red block on
+    the plate): not a success, and the episode records task 4 in other_tasks_done; the summary and the
+    table count it among the failures that did another task."""
+    import sim
+
+    class WrongTaskPolicy(ConstantPolicy):
+        def select_action(self, obs, instruction):
+            if not hasattr(self, "expert"):
+                self.expert = sim.scripted_expert(recording[-1].env, np.random.default_rng(0))
+                self.expert.skills = list(sim.get_suite("mini_goal").tasks[4].plan)
+            return self.expert(obs)
+    monkeypatch.setattr(E, "_POLICY", WrongTaskPolicy())
+    job = {"env": "mini", "suite": "mini_goal", "task": 1, "trial": 0, "camera_size": 0, "video": None,
+           "imagine": False, "max_steps": None}
+    r = E.run_episode(job)
+    assert not r["success"] and r["other_tasks_done"] == [4]
+    monkeypatch.setattr(E, "_POLICY", ConstantPolicy())  # pushes +x with the gripper open: nothing done
+    assert E.run_episode({**job, "max_steps": 5, "camera_size": 16})["other_tasks_done"] == []
+    info = E.summarise([r, {**r, "trial": 1, "other_tasks_done": []}])
+    assert info["per_task"][0]["failed_did_other"] == 1
+    assert "| failures that did another task |" in E.markdown_table(info)
+    assert "another task" not in E.markdown_table(E.summarise([{**r, "other_tasks_done": None}]))
 
 
 def test_summary_and_table():
