@@ -64,7 +64,7 @@ class ZeroPolicy:
         return NOOP
 
 
-def _init_worker(policy_dir, replan, threads):
+def _init_worker(policy_dir, replan, threads, history=None):
     global _POLICY
     if str(policy_dir) == "zero":
         _POLICY = ZeroPolicy()
@@ -72,7 +72,7 @@ def _init_worker(policy_dir, replan, threads):
     import torch
     torch.set_num_threads(threads)
     from cofinetune import Policy
-    _POLICY = Policy.load(policy_dir, device="cpu", replan=replan)
+    _POLICY = Policy.load(policy_dir, device="cpu", replan=replan, history=history)
 
 
 def torch_threads(workers: int) -> int:
@@ -154,17 +154,18 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
-             videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False) -> dict:
+             videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
     already there under the same settings (policy checkpoint, env, camera size, step budget, replan,
-    imagine) are kept and only the missing ones run — an interrupted evaluation continues where it
+    history, imagine) are kept and only the missing ones run — an interrupted evaluation continues where it
     stopped. Without `resume` the journal is started afresh."""
     plan = task_plan(env, suite, tasks)
     out = Path(out)
     settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
-                "max_steps": max_steps, "replan": replan, "imagine": imagine}
+                "max_steps": max_steps, "replan": replan, "history": history,
+                "imagine": imagine}
     jobs = []
     for su, ids in plan:
         for n, k in enumerate(ids):
@@ -193,14 +194,14 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             bar.update(1)
         if workers <= 1 or len(todo) <= 1:
             if todo:
-                _init_worker(policy_dir, replan, threads)
+                _init_worker(policy_dir, replan, threads, history)
             for j in todo:
                 record(run_episode(j))
         else:
             import multiprocessing as mp
             from concurrent.futures import as_completed
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(policy_dir, replan, threads)) as ex:
+                                     initargs=(policy_dir, replan, threads, history)) as ex:
                 for f in as_completed([ex.submit(run_episode, j) for j in todo]):
                     record(f.result())
     order = {key: n for n, key in enumerate(wanted)}
@@ -434,7 +435,11 @@ def main(argv=None):
     p.add_argument("--camera-size", type=int, default=128, help="rendered image size (LIBERO: 128)")
     p.add_argument("--videos", type=int, default=2, help="GIFs: trial 0 of the first N tasks of each suite")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
-    p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a)")
+    p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a). Below l_a the policy "
+                   "also drops its history (previous keyframe and chunk): training windows hold only whole chunks")
+    p.add_argument("--history", type=int, default=None,
+                   help="previous keyframes (with their chunks) kept in the policy's context (default N-1, the "
+                        "training windows' layout; 0 = the current keyframe only)")
     p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
@@ -442,6 +447,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.trials = args.trials or (50 if args.env == "libero" else 10)
     args.tasks = ",".join(args.tasks) if args.tasks else None
+    if args.history is not None and (args.history < 0 or (args.history and args.replan is not None)):
+        p.error("--history must be >= 0, and > 0 only with whole chunks (leave --replan unset)")
     try:
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:
@@ -449,7 +456,8 @@ def main(argv=None):
     if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
-                    args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume)
+                    args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
+                    args.history)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

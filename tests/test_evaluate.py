@@ -133,6 +133,18 @@ def test_evaluate_end_to_end_with_a_trained_policy(artifacts, tmp_path):
     again = E.evaluate(out, "mini", "mini_object", trials=2, out=tmp_path / "eval2", workers=1, camera_size=32,
                        videos=0, tasks=[0], max_steps=12)
     assert again["per_task"] == info["per_task"]                          # deterministic
+    E.evaluate(out, "mini", "mini_object", trials=1, out=tmp_path / "eval3", workers=1, camera_size=32,
+               videos=0, tasks=[0], max_steps=12, history=0)                # --history 0: current keyframe only
+    assert E._POLICY.history == 0 and E._POLICY.replan == 10
+    r = json.loads((tmp_path / "eval3" / "episodes.jsonl").read_text().splitlines()[0])
+    assert r["settings"]["history"] == 0
+
+
+@pytest.mark.parametrize("flags", [["--history", "-1"], ["--history", "1", "--replan", "5"]])
+def test_history_flag_errors(flags, capsys):
+    with pytest.raises(SystemExit) as e:
+        E.main(["--policy", "zero", "--suite", "mini_goal", *flags])
+    assert e.value.code == 2 and "--history must be" in capsys.readouterr().err
 
 
 def test_offline_errors_against_the_mean_action(artifacts):
