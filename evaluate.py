@@ -253,7 +253,8 @@ def summarise(results: list[dict]) -> dict:
         t["n"] += 1
         t["success"] += int(r["success"])
         if r.get("other_tasks_done") is not None:  # failures that completed another task of the suite instead
-            t["failed_did_other"] = t.get("failed_did_other", 0) + int(not r["success"] and bool(r["other_tasks_done"]))
+            did_other = not r["success"] and bool(r["other_tasks_done"])
+            t["failed_did_other"] = t.get("failed_did_other", 0) + int(did_other)
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})
@@ -269,8 +270,8 @@ def summarise(results: list[dict]) -> dict:
 
 def markdown_table(info: dict) -> str:
     other = any("failed_did_other" in t for t in info["per_task"])  # embedded benchmark: which task instead
-    lines = ["| suite | task | instruction | success | trials | rate |" + (" failures that did another task |" if other else ""),
-             "|---|---|---|---|---|---|" + ("---|" if other else "")]
+    lines = ["| suite | task | instruction | success | trials | rate |"
+             + (" failures that did another task |" if other else ""), "|---|---|---|---|---|---|" + ("---|" if other else "")]
     for t in info["per_task"]:
         lines.append(f"| {t['suite']} | {t['task']} | {t['instruction']} | {t['success']} | {t['n']} | "
                      f"{t['pc_success']:.0f}% |" + (f" {t.get('failed_did_other', '—')} |" if other else ""))
@@ -435,8 +436,9 @@ def main(argv=None):
     p.add_argument("--camera-size", type=int, default=128, help="rendered image size (LIBERO: 128)")
     p.add_argument("--videos", type=int, default=2, help="GIFs: trial 0 of the first N tasks of each suite")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
-    p.add_argument("--replan", type=int, default=None, help="actions executed per predicted chunk (default l_a). Below l_a the policy "
-                   "also drops its history (previous keyframe and chunk): training windows hold only whole chunks")
+    p.add_argument("--replan", type=int, default=None,
+                   help="actions executed per predicted chunk (default l_a). Below l_a the policy also drops its "
+                        "history (previous keyframe and chunk): training windows hold only whole chunks")
     p.add_argument("--history", type=int, default=None,
                    help="previous keyframes (with their chunks) kept in the policy's context (default N-1, the "
                         "training windows' layout; 0 = the current keyframe only)")
