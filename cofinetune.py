@@ -126,6 +126,8 @@ class Policy:
         self.N, self.l_a = config["N"], fast.l_a
         self.q_every = config["args"]["q_every_keyframe"]
         self.replan = replan or self.l_a
+        if history and self.replan != self.l_a:  # training windows hold only whole chunks between keyframes
+            raise ValueError(f"history {history} needs replan == l_a ({self.l_a}), got replan {self.replan}")
         self.history = (self.N - 1 if history is None else history) if self.replan == self.l_a else 0
         self.allowed = torch.zeros(vocab.size, dtype=torch.bool, device=self.device)
         self.allowed[vocab.action0: vocab.action0 + vocab.n_action] = True

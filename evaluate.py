@@ -37,7 +37,9 @@ SETTLE_STEPS = 10
 # Environments: one interface, one backend per simulator
 
 def env_backend(kind: str):
-    """-> (suite names for 'all', suite(name) with .tasks/.max_steps/.name, make_env(suite, task, size))."""
+    """-> (suite names for 'all', suite(name) with .tasks/.max_steps/.name, make_env(suite, task, size)).
+    An env may also offer tasks_done() (the suite's task ids whose goal holds now): run_episode then
+    records other_tasks_done; the embedded benchmark has it, real LIBERO does not."""
     if kind == "mini":
         import sim
         return list(sim.SUITES), sim.get_suite, lambda suite, task, size: sim.MiniEnv(suite, task, camera_size=size)

@@ -641,13 +641,16 @@ class MiniEnv:
             return self.drawer_q() < 0.01
         raise ValueError(f"unknown skill {kind!r}")
 
+    def plan_met(self, plan) -> bool:
+        return all(self.goal_met(s) for s in plan)
+
     def check_success(self) -> bool:
-        return all(self.goal_met(s) for s in self.task.plan)
+        return self.plan_met(self.task.plan)
 
     def tasks_done(self) -> list[int]:
         """Ids of this suite's tasks whose goal holds now (a diagnostic: which task a failed rollout
         did instead, e.g. the red block placed when the bowl was asked for). Not part of LIBERO's API."""
-        return [t.index for t in self.suite.tasks if all(self.goal_met(s) for s in t.plan)]
+        return [t.index for t in self.suite.tasks if self.plan_met(t.plan)]
 
 
 def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0) -> MiniEnv:

@@ -161,6 +161,8 @@ def test_queue_replans_at_interval(parts, monkeypatch):
     actions = [policy.select_action(_obs(parts), "pick up object a") for _ in range(12)]
     assert len(calls) == 3 and all(a.shape == (7,) for a in actions)
     assert policy.history == 0                                                         # history needs replan == l_a
+    with pytest.raises(ValueError, match="needs replan == l_a"):                        # asked for, it is an error
+        _policy(parts, replan=4, history=1)
     full = _policy(parts)
     for _ in range(21):
         full.select_action(_obs(parts), "pick up object a")
