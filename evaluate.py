@@ -13,9 +13,9 @@ Images reach the policy exactly as the simulator returns them (upside down); the
 Outputs in --out: eval_info.json (per task / suite / overall success with trial counts), results.md
 (the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
 an interrupted evaluation from it; on the embedded benchmark each also lists `other_tasks_done`, the
-suite's other tasks whose goal the rollout reached, and the table counts the failures that did another
-task) and GIF videos of the first episodes (both cameras; with --imagine,
-the policy's imagined next keyframe beside the real one).
+suite's other tasks whose goal the rollout reached, and `failure_mode`, why a failed episode's goal
+does not hold (sim.FAILURE_MODES); the table counts both) and GIF videos of the first episodes (both
+cameras; with --imagine, the policy's imagined next keyframe beside the real one).
 """
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ SETTLE_STEPS = 10
 
 def env_backend(kind: str):
     """-> (suite names for 'all', suite(name) with .tasks/.max_steps/.name, make_env(suite, task, size)).
-    An env may also offer tasks_done() (the suite's task ids whose goal holds now): run_episode then
-    records other_tasks_done; the embedded benchmark has it, real LIBERO does not."""
+    An env may also offer tasks_done() (the suite's task ids whose goal holds now) and failure_mode()
+    (why its own goal does not hold now, or None): run_episode then records other_tasks_done and
+    failure_mode; the embedded benchmark has both, real LIBERO neither."""
     if kind == "mini":
         import sim
         return list(sim.SUITES), sim.get_suite, lambda suite, task, size: sim.MiniEnv(suite, task, camera_size=size)
@@ -117,11 +118,12 @@ def run_episode(job: dict) -> dict:
             break
     # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
     other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
+    failure = env.failure_mode() if not success and hasattr(env, "failure_mode") else None
     env.close()
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
     return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": success, "steps": steps,
-            "instruction": instruction, "other_tasks_done": other}
+            "instruction": instruction, "other_tasks_done": other, "failure_mode": failure}
 
 
 def _frame(obs, imagined):
@@ -257,6 +259,9 @@ def summarise(results: list[dict]) -> dict:
         if r.get("other_tasks_done") is not None:  # failures that completed another task of the suite instead
             did_other = not r["success"] and bool(r["other_tasks_done"])
             t["failed_did_other"] = t.get("failed_did_other", 0) + int(did_other)
+        if r.get("failure_mode"):  # embedded benchmark: why the goal did not hold at the time limit
+            modes = t.setdefault("failure_modes", {})
+            modes[r["failure_mode"]] = modes.get(r["failure_mode"], 0) + 1
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})
@@ -283,6 +288,13 @@ def markdown_table(info: dict) -> str:
     o = info["overall"]
     lines.append(f"| **all** | {o['success']} | {o['n']} | {o['pc_success']:.1f}% (suite average "
                  f"{o['avg_suite_success']:.1f}%) |")
+    modes = sorted({m for t in info["per_task"] for m in t.get("failure_modes", {})})
+    if modes:  # failure anatomy (embedded benchmark): episodes per failure mode, sim.FAILURE_MODES
+        lines += ["", "| suite | task | failures | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
+        for t in info["per_task"]:
+            fm = t.get("failure_modes", {})
+            lines.append(f"| {t['suite']} | {t['task']} | {t['n'] - t['success']} | "
+                         + " | ".join(str(fm.get(m, 0)) for m in modes) + " |")
     return "\n".join(lines) + "\n"
 
 

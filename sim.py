@@ -514,6 +514,8 @@ class MiniEnv:
         self._fingers = {self.model.body("finger_left").id, self.model.body("finger_right").id}
         self._drawer_adr = self.model.jnt_qposadr[self.model.joint("drawer").id] if self.suite.cabinet else None
         self._eef = self.model.site("eef").id
+        mujoco.mj_forward(self.model, self.data)
+        self._start_tracking()
         self.renderer = None
         if camera_size:
             try:
@@ -553,7 +555,13 @@ class MiniEnv:
         self.data.ctrl[:4] = self.data.qpos[:4]
         self.data.ctrl[4:6] = (FINGER_OPEN, -FINGER_OPEN)
         mujoco.mj_forward(self.model, self.data)
+        self._start_tracking()
         return self._obs()
+
+    def _start_tracking(self):
+        """Objects' heights now, from which failure_mode() measures how far each was lifted."""
+        self._rest_z = {n: self.body_pos(n)[2] for n in self.objects}
+        self._max_rise = dict.fromkeys(self.objects, 0.0)
 
     # --- stepping ----------------------------------------------------------------------------
     def step(self, action):
@@ -570,6 +578,8 @@ class MiniEnv:
         width = FINGER_OPEN * (1.0 - a[6]) / 2.0  # -1 -> open, +1 -> closed
         self.data.ctrl[4:6] = (width, -width)
         mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
+        for n in self.objects:  # highest rise of each object since the init state (failure_mode)
+            self._max_rise[n] = max(self._max_rise[n], self.body_pos(n)[2] - self._rest_z[n])
         success = self.check_success()
         info = {"success": success, "object_pos": {n: self.body_pos(n) for n in self.objects}}
         if self._drawer_adr is not None:
@@ -620,14 +630,19 @@ class MiniEnv:
                 return True
         return False
 
-    def placed(self, name, container) -> bool:
-        """`name` rests in/on `container`: inside its footprint, on its support surface, not held."""
+    def _in_container(self, name, container) -> tuple[bool, float]:
+        """(centre of `name` inside `container`'s footprint, its height above the support surface)."""
         c = self.objects[container]
         rel = self.body_pos(name) - self.body_pos(container)
         mat = self.data.xmat[self._body[container]].reshape(3, 3)
         rel = mat.T @ rel  # (3,) in the container's frame
         inside = (max(abs(rel[0]), abs(rel[1])) if c.kind == "basket" else math.hypot(rel[0], rel[1])) < c.inner
-        return bool(inside and -0.01 < rel[2] - c.surface < 0.02 and not self.touching_fingers(name))
+        return bool(inside), float(rel[2] - c.surface)
+
+    def placed(self, name, container) -> bool:
+        """`name` rests in/on `container`: inside its footprint, on its support surface, not held."""
+        inside, height = self._in_container(name, container)
+        return bool(inside and -0.01 < height < 0.02 and not self.touching_fingers(name))
 
     def goal_met(self, skill) -> bool:
         kind = skill[0]
@@ -651,6 +666,36 @@ class MiniEnv:
         """Ids of this suite's tasks whose goal holds now (a diagnostic: which task a failed rollout
         did instead, e.g. the red block placed when the bowl was asked for). Not part of LIBERO's API."""
         return [t.index for t in self.suite.tasks if self.plan_met(t.plan)]
+
+    def failure_mode(self) -> str | None:
+        """Why this task's goal does not hold now (None when it does) — a diagnostic for a rollout that
+        ran out of time, not part of LIBERO's API. The first unmet step of the task's plan names it; for
+        pick-and-place, what happened to the object since the init state (one of FAILURE_MODES)."""
+        unmet = [s for s in self.task.plan if not self.goal_met(s)]
+        if not unmet:
+            return None
+        kind, *args = unmet[0]
+        if kind != "pick_place":
+            return {"open": "drawer_not_opened", "close": "drawer_not_closed", "push": "not_pushed"}[kind]
+        name, container = args[:2]
+        if self._max_rise[name] < LIFTED:
+            return "never_lifted"
+        over = self._in_container(name, container)[0]
+        if self.touching_fingers(name):
+            return "held_over_goal" if over else "held_elsewhere"
+        return "let_go_over_goal" if over else "let_go_elsewhere"
+
+
+# MiniEnv.failure_mode(): an object counts as lifted once it rose this far (m) above its initial height.
+LIFTED = 0.03
+FAILURE_MODES = {  # failure_mode() -> what it means (README, "Where the 66% policy fails")
+    "never_lifted": "the object to place never rose 3 cm",
+    "held_over_goal": "still held at the time limit, over the goal",
+    "held_elsewhere": "still held at the time limit, not over the goal",
+    "let_go_over_goal": "released over the goal but not resting on it",
+    "let_go_elsewhere": "released away from the goal",
+    "drawer_not_opened": "the drawer is not open", "drawer_not_closed": "the drawer is not closed",
+    "not_pushed": "the object is not at the front"}
 
 
 def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0) -> MiniEnv:

@@ -27,6 +27,9 @@ class RecordingEnv:
     def tasks_done(self):
         return self.env.tasks_done()
 
+    def failure_mode(self):
+        return self.env.failure_mode()
+
 
 class ConstantPolicy:
     def __init__(self):
@@ -81,6 +84,7 @@ def test_success_is_done_at_any_step(recording, monkeypatch):
     r = E.run_episode({"env": "mini", "suite": "mini_goal", "task": 0, "trial": 0, "camera_size": 0,
                        "video": None, "imagine": False, "max_steps": None})
     assert r["success"] and r["steps"] < E.SETTLE_STEPS + sim.get_suite("mini_goal").max_steps
+    assert r["failure_mode"] is None
 
 
 def test_a_rollout_that_does_another_task_is_a_failure_that_names_it(recording, monkeypatch):
@@ -100,12 +104,25 @@ def test_a_rollout_that_does_another_task_is_a_failure_that_names_it(recording, 
            "imagine": False, "max_steps": None}
     r = E.run_episode(job)
     assert not r["success"] and r["other_tasks_done"] == [4]
+    assert r["failure_mode"] == "never_lifted"                # the bowl stayed where it was
     monkeypatch.setattr(E, "_POLICY", ConstantPolicy())  # pushes +x with the gripper open: nothing done
     assert E.run_episode({**job, "max_steps": 5, "camera_size": 16})["other_tasks_done"] == []
     info = E.summarise([r, {**r, "trial": 1, "other_tasks_done": []}])
     assert info["per_task"][0]["failed_did_other"] == 1
     assert "| failures that did another task |" in E.markdown_table(info)
     assert "another task" not in E.markdown_table(E.summarise([{**r, "other_tasks_done": None}]))
+
+
+def test_failure_modes_are_counted_per_task_and_tabled():
+    res = [{"suite": "s", "task": 1, "trial": i, "success": m is None, "instruction": "x", "failure_mode": m}
+           for i, m in enumerate([None, "never_lifted", "held_over_goal", "never_lifted"])]
+    info = E.summarise(res)
+    assert info["per_task"][0]["failure_modes"] == {"never_lifted": 2, "held_over_goal": 1}
+    table = E.markdown_table(info)
+    assert "| suite | task | failures | held_over_goal | never_lifted |" in table
+    assert "| s | 1 | 3 | 1 | 2 |" in table
+    no_modes = E.summarise([{**r, "failure_mode": None} for r in res])  # e.g. real LIBERO: no anatomy table
+    assert "failure_modes" not in no_modes["per_task"][0] and "never_lifted" not in E.markdown_table(no_modes)
 
 
 def test_summary_and_table():

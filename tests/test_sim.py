@@ -71,6 +71,7 @@ def test_no_task_starts_solved(suite, task):
         for _ in range(10):
             _, reward, done, _ = env.step([0, 0, 0, 0, 0, 0, -1])
             assert not done and reward == 0.0
+        assert env.failure_mode() in set(sim.FAILURE_MODES) - {"held_over_goal", "held_elsewhere"}
 
 
 @pytest.mark.parametrize("suite,task", ALL_TASKS)
@@ -79,6 +80,7 @@ def test_expert_succeeds(suite, task):
     for init in (0, 37):
         demo, ok = sim.rollout_expert(suite, task, init, seed=0, env=env)
         assert ok and env.check_success(), f"{suite} task {task}: expert failed from init {init}"
+        assert env.failure_mode() is None
         T = len(demo["actions"])
         assert 30 < T < env.suite.max_steps
         assert demo["actions"].shape == (T, 7) and np.abs(demo["actions"]).max() <= 1.0
@@ -87,6 +89,34 @@ def test_expert_succeeds(suite, task):
         assert demo["obs"]["ee_pos"].shape == (T, 3) and demo["obs"]["gripper_states"].shape == (T, 2)
         np.testing.assert_array_equal(demo["states"][0], env.suite.get_init_state(task, init))
     env.close()
+
+
+def test_failure_mode_says_what_happened_to_the_object():
+    """mini_goal task 1, bowl on the plate: the expert's actions up to a point, then something else."""
+    env = sim.MiniEnv("mini_goal", 1, camera_size=0)
+    hold, release = [0, 0, 0, 0, 0, 0, 1.0], [0, 0, 0, 0, 0, 0, -1.0]
+
+    def expert_until(stop, then, steps=25):
+        env.set_init_state(2)
+        expert = sim.scripted_expert(env, np.random.default_rng(0))
+        for _ in range(env.suite.max_steps):
+            a = expert()
+            if stop(a):
+                break
+            env.step(a)
+        for _ in range(steps):
+            env.step(then)
+        return env.failure_mode()
+
+    lifted = lambda a: env.body_pos("bowl")[2] - env._rest_z["bowl"] > 0.06
+    assert expert_until(lambda a: False, release) is None                        # the expert's whole plan
+    assert expert_until(lambda a: a[6] > 0, hold) == "never_lifted"             # stopped before the grasp
+    assert expert_until(lifted, hold) == "held_elsewhere"                       # lifted, then held in place
+    assert expert_until(lifted, release) == "let_go_elsewhere"                  # lifted, then dropped
+    carried = lambda a: env._max_rise["bowl"] > 0.06 and a[6] < 0               # the expert's release over the plate
+    assert expert_until(carried, hold) == "held_over_goal"
+    assert sim.MiniEnv("mini_goal", 0, camera_size=0).failure_mode() == "drawer_not_opened"
+    assert sim.MiniEnv("mini_goal", 3, camera_size=0).failure_mode() == "not_pushed"
 
 
 def test_observation_keys_and_image_convention():
