@@ -188,6 +188,23 @@ def test_offline_errors_against_the_mean_action(artifacts):
 
     assert np.allclose(E.offline_errors(Oracle(), demos, episodes=3, every=2)["policy"], 0)
 
+    n_instr = len({ep.instruction for ep in demos.episodes})
+
+    class ReadsInstruction(Oracle):        # the sample's recorded actions under its own instruction, else the mean
+        order = [(i, t) for i in r["episodes"] for t in range(0, demos.episodes[i].length - 4 + 1, 2)]
+        calls = 0                          # documented: the right instruction first, then each other one
+
+        def predict_action_chunk(self, obs, instruction):
+            i, t = self.order[self.calls // n_instr]
+            self.calls += 1
+            if instruction != demos.episodes[i].instruction:
+                return np.tile(mean, (self.l_a, 1))
+            return demos.read(i, "actions")[t: t + self.l_a]
+
+    r = E.offline_errors(ReadsInstruction(), demos, episodes=3, every=2, other_instructions=True)
+    assert np.allclose(r["policy"], 0) and np.allclose(r["other_instructions"], r["mean_action"])
+    assert E.offline_errors(Mean(), demos, episodes=1, every=10)["other_instructions"] is None
+
 
 def test_libero_backend_missing_is_a_clear_error():
     import libero_sim
