@@ -578,10 +578,11 @@ class MiniEnv:
         width = FINGER_OPEN * (1.0 - a[6]) / 2.0  # -1 -> open, +1 -> closed
         self.data.ctrl[4:6] = (width, -width)
         mujoco.mj_step(self.model, self.data, nstep=SUBSTEPS)
-        for n in self.objects:  # highest rise of each object since the init state (failure_mode)
-            self._max_rise[n] = max(self._max_rise[n], self.body_pos(n)[2] - self._rest_z[n])
+        pos = {n: self.body_pos(n) for n in self.objects}
+        for n, p in pos.items():  # highest rise of each object since the init state (failure_mode)
+            self._max_rise[n] = max(self._max_rise[n], p[2] - self._rest_z[n])
         success = self.check_success()
-        info = {"success": success, "object_pos": {n: self.body_pos(n) for n in self.objects}}
+        info = {"success": success, "object_pos": pos}
         if self._drawer_adr is not None:
             info["drawer_q"] = self.drawer_q()
         return self._obs(), float(success), success, info

@@ -190,7 +190,7 @@ def test_offline_errors_against_the_mean_action(artifacts):
 
     n_instr = len({ep.instruction for ep in demos.episodes})
 
-    class ReadsInstruction(Oracle):        # the sample's recorded actions under its own instruction, else the mean
+    class ReadsInstruction(Mean):          # the sample's recorded actions under its own instruction, else the mean
         order = [(i, t) for i in r["episodes"] for t in range(0, demos.episodes[i].length - 4 + 1, 2)]
         calls = 0                          # documented: the right instruction first, then each other one
 
