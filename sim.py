@@ -825,6 +825,35 @@ class ScriptedExpert:
         yield from self._move(env.eef_pos() + [0.04, 0, 0.1], 1.0, tol=0.02, steps=30)
 
 
+class Disturbance:
+    """Perturbed execution with the expert's labels (DART, Laskey et al. 2017): demonstrations of a
+    scripted expert follow its nominal path, so a policy that drifts 1 cm off it is in states no demo
+    shows (LIBERO's human demonstrations are full of such corrections). `Disturbance(action)` returns the
+    action to *execute*: the expert's, plus, during a burst, a constant push on x/y/z; the recorded label
+    stays the expert's action, and as the expert is closed-loop on the true state its next actions are
+    the correction. A burst starts with probability `rate` per step, lasts 2-6 steps and pushes each
+    position axis by U(-scale, scale) action units (x 0.05 m per step). Holds (zero position action: the
+    gripper closing or opening) are never disturbed, so bursts do not tear a grasp apart."""
+
+    def __init__(self, rng: np.random.Generator, scale: float, rate: float = 0.04):
+        self.rng, self.scale, self.rate = rng, float(scale), float(rate)
+        self.left, self.push = 0, np.zeros(3)
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        if not np.any(action[:3]):          # a hold: end any burst
+            self.left = 0
+            return action
+        if self.left == 0 and self.rng.random() < self.rate:
+            self.left = int(self.rng.integers(2, 7))
+            self.push = self.rng.uniform(-self.scale, self.scale, 3)
+        if self.left == 0:
+            return action
+        self.left -= 1
+        out = np.array(action, float)
+        out[:3] = np.clip(out[:3] + self.push, -1, 1)
+        return out
+
+
 def scripted_expert(env: MiniEnv, rng: np.random.Generator, noise: float = EXPERT_NOISE) -> ScriptedExpert:
     """A callable `expert(obs) -> action (7,)` for the env's current task, from its current state."""
     return ScriptedExpert(env, rng, noise)
@@ -832,26 +861,33 @@ def scripted_expert(env: MiniEnv, rng: np.random.Generator, noise: float = EXPER
 
 def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size: int = 128,
                    env: MiniEnv | None = None, max_steps: int | None = None, keep_failed: bool = False,
-                   split: str = "eval", noise: float = EXPERT_NOISE):
+                   split: str = "eval", noise: float = EXPERT_NOISE, perturb: float = 0.0):
     """Run the expert from init state `init_id` of `split` (Suite.get_init_state) -> (demo dict in
     data.write_task_file's format | None, success).
     Observation t is recorded before action t (LIBERO); images are stored upright. A failed rollout
-    returns None unless `keep_failed`. Pass `env` to reuse one environment across rollouts."""
+    returns None unless `keep_failed`. Pass `env` to reuse one environment across rollouts.
+    perturb > 0 executes the expert's actions with bursts of that size (`Disturbance`) and records the
+    expert's own actions; its random stream is separate, so perturb=0 gives the same demo as before."""
     own = env is None
     env = env or MiniEnv(suite, task_id, camera_size=camera_size)
     rng = np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode())])
     obs = env.set_init_state(init_id if split == "eval" else env.suite.get_init_state(task_id, init_id, split))
     expert = scripted_expert(env, rng, noise)
+    disturb = None
+    if perturb > 0:
+        disturb = Disturbance(np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode()), 1]),
+                              perturb)
     demo, success = record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.model_xml,
-                                cameras=env.renderer is not None)
+                                cameras=env.renderer is not None, disturb=disturb)
     if own:
         env.close()
     return (demo, success) if success or keep_failed else (None, False)
 
 
-def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras: bool):
+def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras: bool, disturb=None):
     """Drive `env` with `expert(obs) -> action` from `obs` until `done` or `max_steps` and record the
     episode in data.write_task_file's format (LIBERO's demo keys) -> (demo dict, success).
+    `disturb(action) -> executed action` (optional) perturbs execution; the expert's action is recorded.
     Observation t is recorded before action t (LIBERO); images are stored upright. Shared by this
     module's experts and the real-LIBERO ones (libero_sim.py): both envs give LIBERO's observations."""
     rec = {k: [] for k in ("actions", "agentview_rgb", "eye_in_hand_rgb", "ee_pos", "ee_ori", "gripper_states",
@@ -870,7 +906,7 @@ def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras
             rec["agentview_rgb"].append(obs["agentview_image"][::-1, ::-1])  # upright
             rec["eye_in_hand_rgb"].append(obs["robot0_eye_in_hand_image"][::-1, ::-1])
         rec["actions"].append(action)
-        obs, reward, done, info = env.step(action)
+        obs, reward, done, info = env.step(action if disturb is None else disturb(action))
         if done:
             success = True
             break
@@ -903,18 +939,19 @@ def _worker_env(suite_name, task_id, camera_size) -> MiniEnv:
     return _WORKER_ENV[key]
 
 
-def _demo_job(suite_name, task_id, attempt, seed, camera_size, noise=EXPERT_NOISE):
+def _demo_job(suite_name, task_id, attempt, seed, camera_size, noise=EXPERT_NOISE, perturb=0.0):
     """Attempt k of a task starts from training init state k (never one of the 50 evaluation states)."""
     env = _worker_env(suite_name, task_id, camera_size)
-    demo, ok = rollout_expert(suite_name, task_id, attempt, seed, env=env, split="train", noise=noise)
+    demo, ok = rollout_expert(suite_name, task_id, attempt, seed, env=env, split="train", noise=noise,
+                              perturb=perturb)
     return suite_name, task_id, attempt, demo, ok
 
 
-def _success_job(suite_name, task_id, inits, seed):
+def _success_job(suite_name, task_id, inits, seed, perturb=0.0):
     env = _worker_env(suite_name, task_id, 0)
     out = []
     for i in inits:
-        demo, ok = rollout_expert(suite_name, task_id, i, seed, env=env, keep_failed=True)
+        demo, ok = rollout_expert(suite_name, task_id, i, seed, env=env, keep_failed=True, perturb=perturb)
         out.append((ok, len(demo["actions"])))
     return suite_name, task_id, out
 
@@ -966,7 +1003,7 @@ def _bddl_text(suite: Suite, task: Task) -> str:
 
 
 def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, camera_size=128, tasks=None,
-             noise=EXPERT_NOISE):
+             noise=EXPERT_NOISE, perturb=0.0):
     """Write `out/<suite>/<task_name>_demo.hdf5` for every selected task (successful demos only),
     a contact sheet and a JSON report. Returns the per-task statistics."""
     from data import write_task_file  # imported here: worker processes never need torch
@@ -981,7 +1018,7 @@ def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, 
         while queue or pending:
             # a few jobs in flight at a time, in task order: memory holds about one task's demos
             while queue and len(pending) < 2 * max(1, workers):
-                pending.add(ex.submit(_demo_job, *queue.popleft(), seed, camera_size, noise))
+                pending.add(ex.submit(_demo_job, *queue.popleft(), seed, camera_size, noise, perturb))
             done = next(as_completed(pending))
             pending.discard(done)
             s, t, attempt, demo, ok = done.result()
@@ -1018,7 +1055,8 @@ def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, 
                    for s, t in pairs if (s, t) in first_frames], out / "contact_sheet.png")
     with open(out / "sim_report.json", "w") as f:
         json.dump({"config": {"suite": suite, "demos_per_task": demos_per_task, "seed": seed,
-                              "camera_size": camera_size, "tasks": tasks, "noise": noise}, "tasks": rows}, f, indent=1)
+                              "camera_size": camera_size, "tasks": tasks, "noise": noise, "perturb": perturb},
+                   "tasks": rows}, f, indent=1)
     return rows
 
 
@@ -1040,12 +1078,12 @@ def contact_sheet(items, path, tile=192, cols=5):
     return path
 
 
-def measure_success(suite="all", inits=50, workers=2, seed=0, tasks=None):
+def measure_success(suite="all", inits=50, workers=2, seed=0, tasks=None, perturb=0.0):
     """Expert success per task over init states 0..inits-1 (physics only: cameras do not affect it)."""
     pairs = _select_tasks(suite, tasks)
     results = {}
     with _executor(workers) as ex:
-        futures = [ex.submit(_success_job, s, t, range(inits), seed) for s, t in pairs]
+        futures = [ex.submit(_success_job, s, t, range(inits), seed, perturb) for s, t in pairs]
         for f in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task"):
             s, t, out = f.result()
             results[(s, t)] = out
@@ -1136,6 +1174,10 @@ def main(argv=None):
     g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
     g.add_argument("--noise", type=float, default=EXPERT_NOISE,
                    help="std of the Gaussian noise on the expert's position actions (recorded as executed)")
+    perturb_help = ("execute the expert's actions with bursts of pushes of up to this many action units per "
+                    "position axis (2-6 steps, ~4%% of steps start one) and record the expert's own actions: "
+                    "demos then show corrections (DART); 0 = off")
+    g.add_argument("--perturb", type=float, default=0.0, help=perturb_help)
 
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="measure expert success per task (no rendering)")
     s.add_argument("--suite", default="all", help=suite_help)
@@ -1143,6 +1185,7 @@ def main(argv=None):
     s.add_argument("--inits", type=int, default=50, help="init states 0..N-1 per task")
     s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
+    s.add_argument("--perturb", type=float, default=0.0, help=perturb_help)
 
     v = sub.add_parser("show", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="GIF of an expert rollout, both cameras side by side")
     v.add_argument("--suite", required=True, help=suite_help.replace(", or all", ""))
@@ -1169,7 +1212,7 @@ def main(argv=None):
     if args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.workers, args.seed, args.camera_size,
-                        args.tasks, args.noise)
+                        args.tasks, args.noise, args.perturb)
         print_table(rows)
         short = [r for r in rows if r["demos"] < args.demos_per_task]
         print(f"wrote {sum(r['demos'] for r in rows)} demos for {len(rows)} tasks to {args.out} "
@@ -1178,7 +1221,7 @@ def main(argv=None):
             print(f"WARNING: {len(short)} task(s) got fewer than {args.demos_per_task} successful demos", file=sys.stderr)
             return 1
     elif args.cmd == "success":
-        rows = measure_success(args.suite, args.inits, args.workers, args.seed, args.tasks)
+        rows = measure_success(args.suite, args.inits, args.workers, args.seed, args.tasks, args.perturb)
         print_table(rows)
         worst = min(rows, key=lambda r: r["success"] / r["trials"])
         print(f"worst task: {worst['suite']} {worst['task']} {worst['success']}/{worst['trials']}")

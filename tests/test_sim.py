@@ -291,3 +291,46 @@ def test_expert_noise_is_the_only_source_of_actions_beyond_the_speed_cap():
         a = np.stack([expert._action(np.zeros(3), -1.0) for _ in range(2000)])[:, :3]
         assert abs(a.std() - noise) < 0.1 * noise
     env.close()
+
+
+def test_disturbance_bursts_are_bounded_and_spare_holds():
+    """sim.Disturbance: pushes come in bursts of 2-6 steps with one constant push per burst, each axis
+    within +-scale; the rotation and gripper are never touched; a hold (zero position action) is
+    executed as given and ends the burst."""
+    d = sim.Disturbance(np.random.default_rng(0), scale=0.2, rate=0.1)
+    move = np.array([0.1, -0.1, 0.05, 0, 0, 0.2, 1.0])
+    pushes = [d(move) - move for _ in range(3000)]
+    hit = np.array([np.any(p) for p in pushes])
+    assert 0.15 < hit.mean() < 0.5                                          # ~ rate x mean length 4
+    assert all(np.array_equal(p[3:], np.zeros(4)) for p in pushes)            # rotation and gripper untouched
+    assert max(np.abs(p[:3]).max() for p in pushes) <= 0.2 + 1e-12
+    bursts, n = [], 0                                       # lengths of runs of one constant non-zero push
+    for prev, cur in zip([np.zeros(7)] + pushes, pushes + [np.zeros(7)]):
+        if np.any(prev) and not np.array_equal(prev, cur):
+            bursts.append(n)
+        n = n + 1 if np.any(cur) and np.array_equal(prev, cur) else 1
+    assert len(bursts) > 50 and min(bursts) >= 2 and max(bursts) <= 6
+    d = sim.Disturbance(np.random.default_rng(1), scale=0.2, rate=1.0)
+    assert np.any(d(move) != move)                                            # a burst started...
+    hold = np.array([0, 0, 0, 0, 0, 0, 1.0])
+    assert np.array_equal(d(hold), hold) and d.left == 0                      # ...and a hold ends it
+
+
+def test_perturbed_demos_record_the_experts_corrections():
+    """`perturb` executes disturbed actions but records the expert's: without it (and without noise) the
+    recorded actions replayed from the init state reproduce the recorded states exactly; with it they do
+    not, while the labels stay within the expert's speed cap and the demo still succeeds."""
+    kw = dict(seed=0, camera_size=0, split="train", noise=0.0)
+    for perturb in (0.0, 0.2):
+        demo, ok = sim.rollout_expert("mini_goal", 4, 1, perturb=perturb, **kw)
+        assert ok and np.abs(demo["actions"][:, :3]).max() <= 0.22 + 1e-9
+        env = sim.make_env("mini_goal", 4, camera_size=0)
+        env.set_init_state(demo["states"][0])
+        for a in demo["actions"][:-1]:
+            env.step(a)
+        gap = np.abs(env.eef_pos() - demo["obs"]["ee_pos"][-1]).max()
+        env.close()
+        assert (gap < 1e-9) if perturb == 0 else (gap > 1e-3), (perturb, gap)
+    again, _ = sim.rollout_expert("mini_goal", 4, 1, perturb=0.0, seed=0, camera_size=0, split="train")
+    default, _ = sim.rollout_expert("mini_goal", 4, 1, seed=0, camera_size=0, split="train")
+    assert np.array_equal(again["actions"], default["actions"])              # perturb=0 is the old stream
