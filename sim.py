@@ -15,7 +15,8 @@ as real LIBERO (SPEC.md Sec. 3):
   * suites   mini_spatial, mini_object, mini_goal, mini_long (LIBERO's four designs), 5 tasks each,
              a goal predicate per task and 50 seeded initial states (LIBERO's init files).
   * experts  scripted on privileged state with noise; demos go to the official HDF5 layout through
-             data.write_task_file (images stored upside down, "opengl").
+             data.write_task_file (images stored upside down, "opengl"). `--perturb` executes them
+             with bursts of pushes and records their corrections (DART; `Disturbance`).
 
 Deviations from LIBERO (a Panda arm in robosuite):
   # Deviation: a floating gripper instead of a 7-DoF arm, so joint_states / robot0_joint_pos hold the
@@ -32,6 +33,7 @@ states on every task; `generate --suite all --demos-per-task 2` in ~35 s with 2 
 Commands:
     python sim.py generate --suite all --demos-per-task 2 --out /tmp/d      # tiny dataset (~40 s)
     python sim.py generate --suite all --demos-per-task 50 --out data/mini  # LIBERO-sized (~15 min)
+    python sim.py generate --suite goal --demos-per-task 100 --perturb 0.2 --out data/goal100p  # with corrections
     python sim.py success --suite all --inits 50                           # expert success table
     python sim.py show --suite goal --task 0 --out /tmp/open_drawer.gif     # GIF of an expert rollout
     python sim.py bench                                                    # steps/s, generation time
