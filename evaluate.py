@@ -97,6 +97,12 @@ def run_episode(job: dict) -> dict:
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
+    # --perturb: bursts of pushes added to the executed actions (sim.Disturbance), one seeded stream per
+    # (task, trial) so the evaluation stays deterministic; a robustness check, not LIBERO's protocol
+    disturb = None
+    if job.get("perturb"):
+        from sim import Disturbance
+        disturb = Disturbance(np.random.default_rng([job["task"], job["trial"], 1]), job["perturb"])
     frames, success, steps, done_before = [], False, 0, None
     for t in range(SETTLE_STEPS + (job.get("max_steps") or suite.max_steps)):
         if t == SETTLE_STEPS and hasattr(env, "tasks_done"):
@@ -111,7 +117,7 @@ def run_episode(job: dict) -> dict:
             action, imagined = policy.select_action(obs, instruction), None
         if job["video"]:
             frames.append(_frame(obs, imagined if imagined is not None else (frames[-1][1] if frames else None)))
-        obs, reward, done, info = env.step(action)
+        obs, reward, done, info = env.step(action if disturb is None else disturb(action))
         steps = t + 1
         if done:
             success = True
@@ -158,25 +164,27 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
-             videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None) -> dict:
+             videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
+             perturb=0.0) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
     already there under the same settings (policy checkpoint, env, camera size, step budget, replan,
-    history, imagine) are kept and only the missing ones run — an interrupted evaluation continues where it
+    history, imagine, perturb) are kept and only the missing ones run — an interrupted evaluation continues where it
     stopped. Without `resume` the journal is started afresh."""
     plan = task_plan(env, suite, tasks)
     out = Path(out)
     settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
                 "max_steps": max_steps, "replan": replan, "history": history,
-                "imagine": imagine}
+                "imagine": imagine, **({"perturb": perturb} if perturb else {})}  # older journals still resume
     jobs = []
     for su, ids in plan:
         for n, k in enumerate(ids):
             for i in range(trials):   # a GIF of trial 0 of the first `videos` evaluated tasks
                 video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and n < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
-                             "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps})
+                             "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps,
+                             "perturb": perturb})
     out.mkdir(parents=True, exist_ok=True)
     journal = out / "episodes.jsonl"
     done = _read_journal(journal, settings) if resume else {}
@@ -213,7 +221,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     info = summarise(results)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
                 resumed_episodes=len(jobs) - len(todo),
-                protocol=f"trial i from init state i; {SETTLE_STEPS} no-op settling steps; success = done")
+                protocol=f"trial i from init state i; {SETTLE_STEPS} no-op settling steps; success = done"
+                         + (f"; executed actions perturbed (--perturb {perturb})" if perturb else ""))
     (out / "eval_info.json").write_text(json.dumps(info, indent=1))
     (out / "results.md").write_text(markdown_table(info))
     return info
@@ -478,6 +487,10 @@ def main(argv=None):
                    help="previous keyframes (with their chunks) kept in the policy's context (default N-1, the "
                         "training windows' layout; 0 = the current keyframe only)")
     p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
+    p.add_argument("--perturb", type=float, default=0.0,
+                   help="robustness check, not LIBERO's protocol: add bursts of pushes of up to this many action "
+                        "units per position axis to the executed actions (sim.Disturbance, as `sim.py generate "
+                        "--perturb`; seeded per task and trial); 0 = off")
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")
@@ -494,7 +507,7 @@ def main(argv=None):
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history)
+                    args.history, args.perturb)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

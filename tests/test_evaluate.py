@@ -311,3 +311,19 @@ def test_task_plan_accepts_both_list_forms_and_rejects_bad_ids(capsys):
     with pytest.raises(SystemExit) as e:
         E.main(["--policy", "zero", "--suite", "mini_goal", "--tasks", "1", "7"])
     assert e.value.code == 2 and "mini_goal has tasks 0..4, got [7]" in capsys.readouterr().err
+
+
+def test_perturbed_evaluation_pushes_the_executed_actions_deterministically(recording):
+    """--perturb adds sim.Disturbance's bursts to what the env executes (never to the settling no-ops),
+    seeded per (task, trial): the same trial is perturbed the same way twice, another trial differently."""
+    job = {"env": "mini", "suite": "mini_goal", "task": 0, "trial": 3, "camera_size": 16, "video": None,
+           "imagine": False, "max_steps": 120}
+    E.run_episode(job)
+    E.run_episode({**job, "perturb": 0.2})
+    E.run_episode({**job, "perturb": 0.2})
+    E.run_episode({**job, "trial": 4, "perturb": 0.2})
+    plain, a, b, other = (np.stack(env.actions) for env in recording)
+    assert (a[: E.SETTLE_STEPS] == E.NOOP).all() and np.array_equal(a, b)
+    pushed = np.any(a != plain, axis=1)
+    assert 0 < pushed.mean() < 0.6 and np.abs(a - plain).max() <= 0.2 + 1e-9
+    assert a.shape == other.shape and not np.array_equal(a, other)
