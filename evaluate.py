@@ -499,6 +499,8 @@ def main(argv=None):
     args.tasks = ",".join(args.tasks) if args.tasks else None
     if args.history is not None and (args.history < 0 or (args.history and args.replan is not None)):
         p.error("--history must be >= 0, and > 0 only with whole chunks (leave --replan unset)")
+    if not 0 <= args.perturb <= 1:
+        p.error(f"--perturb must lie in [0, 1] action units, got {args.perturb}")
     try:
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:

@@ -1207,6 +1207,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(json.dumps(vars(args)))
     if args.cmd in ("generate", "success"):
+        if not 0 <= args.perturb <= 1:
+            p.error(f"--perturb must lie in [0, 1] action units, got {args.perturb}")
         try:
             _select_tasks(args.suite, args.tasks)
         except ValueError as e:

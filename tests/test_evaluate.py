@@ -164,6 +164,16 @@ def test_history_flag_errors(flags, capsys):
     assert e.value.code == 2 and "--history must be" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("main", ["evaluate", "sim"])
+def test_negative_perturb_is_a_usage_error(main, capsys):
+    import sim
+    argv = {"evaluate": ["--policy", "zero", "--suite", "mini_goal", "--perturb", "-0.1"],
+            "sim": ["success", "--suite", "mini_goal", "--perturb", "-0.1"]}[main]
+    with pytest.raises(SystemExit) as e:
+        (E.main if main == "evaluate" else sim.main)(argv)
+    assert e.value.code == 2 and "--perturb must lie in [0, 1]" in capsys.readouterr().err
+
+
 def test_offline_errors_against_the_mean_action(artifacts):
     """A policy that always predicts the data's mean action scores exactly the baseline; one that
     returns the recorded actions of the step it is shown scores zero (observations and targets line up)."""
