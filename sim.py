@@ -872,13 +872,10 @@ def rollout_expert(suite, task_id: int, init_id: int, seed: int = 0, camera_size
     expert's own actions; its random stream is separate, so perturb=0 gives the same demo as before."""
     own = env is None
     env = env or MiniEnv(suite, task_id, camera_size=camera_size)
-    rng = np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode())])
+    key = [seed, task_id, init_id, zlib.crc32(env.suite.name.encode())]
     obs = env.set_init_state(init_id if split == "eval" else env.suite.get_init_state(task_id, init_id, split))
-    expert = scripted_expert(env, rng, noise)
-    disturb = None
-    if perturb > 0:
-        disturb = Disturbance(np.random.default_rng([seed, task_id, init_id, zlib.crc32(env.suite.name.encode()), 1]),
-                              perturb)
+    expert = scripted_expert(env, np.random.default_rng(key), noise)
+    disturb = Disturbance(np.random.default_rng(key + [1]), perturb) if perturb > 0 else None
     demo, success = record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.model_xml,
                                 cameras=env.renderer is not None, disturb=disturb)
     if own:
