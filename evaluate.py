@@ -195,10 +195,10 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     todo = [j for key, j in wanted.items() if key not in done]
     if results:
         print(f"[evaluate] resuming: {len(results)} finished episodes from {journal}, {len(todo)} to run")
-    from tqdm import tqdm
+    from data import progress_bar
     t0 = time.time()
     threads = torch_threads(workers)
-    with journal.open("a") as log, tqdm(total=len(todo), desc="episodes", unit="ep") as bar:
+    with journal.open("a") as log, progress_bar(total=len(todo), desc="episodes", unit="ep") as bar:
         def record(r):  # one line per episode, flushed, so a crash loses at most the running episodes
             log.write(json.dumps({**r, "settings": settings}) + "\n")
             log.flush()

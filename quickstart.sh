@@ -11,7 +11,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
-[ -t 2 ] || export TQDM_MININTERVAL="${TQDM_MININTERVAL:-30}"  # into a log file: a progress line every 30 s, not ten a second
 SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; TRIALS="${TRIALS:-10}"
 DATA="${DATA:-data/${SUITE//,/+}}"; RUNS="${RUNS:-runs/quickstart/${SUITE//,/+}}"
 ART=(--data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan" --extractor "$RUNS/extractor")

@@ -70,6 +70,9 @@ except (ImportError, AttributeError, RuntimeError) as e:  # a broken OpenGL back
 import numpy as np
 from tqdm import tqdm
 
+# Progress bars refresh every 30 s, not ten times a second, when written to a log file (data.progress_bar)
+BAR_INTERVAL = {} if "TQDM_MININTERVAL" in os.environ or sys.stderr.isatty() else {"mininterval": 30.0}
+
 CONTROL_HZ = 20
 TIMESTEP = 0.002
 SUBSTEPS = round(1.0 / CONTROL_HZ / TIMESTEP)  # 25 physics steps per action
@@ -1012,7 +1015,7 @@ def generate(suite="all", demos_per_task=2, out="data/mini", workers=2, seed=0, 
     state = {p: {"demos": {}, "attempts": 0, "fails": 0, "next": demos_per_task} for p in pairs}
     queue = deque((s, t, k) for s, t in pairs for k in range(demos_per_task))  # (suite, task, attempt)
     stats, first_frames, pending = {}, {}, set()
-    bar = tqdm(total=len(pairs) * demos_per_task, desc="demos", unit="demo")
+    bar = tqdm(total=len(pairs) * demos_per_task, desc="demos", unit="demo", **BAR_INTERVAL)
     with _executor(workers) as ex:
         while queue or pending:
             # a few jobs in flight at a time, in task order: memory holds about one task's demos
@@ -1083,7 +1086,7 @@ def measure_success(suite="all", inits=50, workers=2, seed=0, tasks=None, pertur
     results = {}
     with _executor(workers) as ex:
         futures = [ex.submit(_success_job, s, t, range(inits), seed, perturb) for s, t in pairs]
-        for f in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task"):
+        for f in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task", **BAR_INTERVAL):
             s, t, out = f.result()
             results[(s, t)] = out
     rows = []

@@ -574,7 +574,6 @@ def cache_key(ep: D.Episode) -> str:
 def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, device="cpu") -> Path:
     """Encode every frame of every episode, both cameras -> HDF5 `<key>` (T, 2, h, w) int16."""
     import h5py
-    from tqdm import tqdm
     model = load_vqgan(vqgan_dir, device)
     out = Path(out or Path(vqgan_dir) / "keyframe_ids.hdf5")
     tmp = out.with_name(f".{out.name}.tmp")
@@ -582,7 +581,7 @@ def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, devi
     with h5py.File(tmp, "w") as f:
         f.attrs.update(image_size=S, n_codes=model.cfg.n_codes, vqgan=str(vqgan_dir),
                        cameras=json.dumps(list(D.CAMERAS)))
-        for i in tqdm(range(len(data)), desc="caching keyframe ids", unit="episode"):
+        for i in D.progress_bar(range(len(data)), desc="caching keyframe ids", unit="episode"):
             ids = []
             for cam in D.CAMERAS:
                 frames = D.frames_to_tensor(data.images(i, cam), S)           # (T, 3, S, S)

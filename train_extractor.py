@@ -107,7 +107,7 @@ def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, 
     sums, sq, n = np.zeros(cfg.D_m), np.zeros(cfg.D_m), 0
     with torch.no_grad(), h5py.File(tmp, "w") as h:
         h.attrs.update(frames=cfg.frames, span=span, stride=stride, D_m=cfg.D_m)
-        for i in tqdm(range(len(data)), desc="exporting z_m", unit="episode"):
+        for i in D.progress_bar(range(len(data)), desc="exporting z_m", unit="episode"):
             T = data.episodes[i].length
             frames = D.frames_to_tensor(data.images(i, "agentview"), cfg.image_size)  # (T, 3, S, S)
             feats = torch.cat([model.encode_frames(b.to(device).contiguous(memory_format=torch.channels_last))

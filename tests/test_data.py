@@ -1,4 +1,5 @@
 """data.py: reading the official layout, writing it back, validation, normalisation, sample views."""
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +257,19 @@ def test_loader_deterministic_and_two_workers(synthetic_root):
     assert keys(1, 2) == k0  # 2 workers: same order, files reopened inside each worker
     b = next(iter(data.make_loader(v, 4, seed=1, workers=2)))
     assert b["clip"].shape == (4, 4, 3, 16, 16)
+
+
+def test_progress_bar_is_quiet_in_a_log_file(monkeypatch):
+    # stderr is not a terminal under pytest's capture: a bar refreshes every 30 s, not every 0.1 s ...
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    with data.progress_bar(range(3), file=io.StringIO()) as bar:
+        assert bar.mininterval == 30.0
+    # ... unless the user chose an interval, or it is a terminal (tqdm's default 0.1 s)
+    monkeypatch.setenv("TQDM_MININTERVAL", "5")
+    with data.progress_bar(range(3), file=io.StringIO()) as bar:
+        assert bar.mininterval != 30.0
+    monkeypatch.delenv("TQDM_MININTERVAL")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with data.progress_bar(range(3), file=io.StringIO()) as bar:
+        assert bar.mininterval == 0.1
