@@ -456,6 +456,16 @@ def load_stats(path) -> dict[str, NormStats]:
                         f"actions/proprio with q01, q99, mean, std, mask") from None
 
 
+def progress_bar(iterable=None, **kw):
+    """A tqdm bar that, written to a log file rather than a terminal, refreshes every 30 s instead of
+    ten times a second (a logged evaluation otherwise grows by a line per 0.1 s); TQDM_MININTERVAL,
+    when set, still decides."""
+    from tqdm import tqdm
+    if "TQDM_MININTERVAL" not in os.environ and not sys.stderr.isatty():
+        kw.setdefault("mininterval", 30.0)
+    return tqdm(iterable, **kw)
+
+
 # ----------------------------------------------------------------------------------------------
 # The three sample views (torch Datasets)
 #
@@ -468,16 +478,6 @@ def load_stats(path) -> dict[str, NormStats]:
 #   WindowView: starts s = 0, stride, ... <= T - 1; chunk j covers steps s + j l_a .. s + (j+1) l_a - 1,
 #   keyframe j is step s + j l_a; steps past the episode end are padded and masked. Its z_m target is
 #   the clip starting at s (same span as pre-training, so both stages regress the same quantity).
-
-def progress_bar(iterable=None, **kw):
-    """A tqdm bar that, written to a log file rather than a terminal, refreshes every 30 s instead of
-    ten times a second (a logged evaluation otherwise grows by a line per 0.1 s); TQDM_MININTERVAL,
-    when set, still decides."""
-    from tqdm import tqdm
-    if "TQDM_MININTERVAL" not in os.environ and not sys.stderr.isatty():
-        kw.setdefault("mininterval", 30.0)
-    return tqdm(iterable, **kw)
-
 
 def frames_to_tensor(frames: np.ndarray, size: int | None = None) -> torch.Tensor:
     """(n, H, W, 3) uint8 -> (n, 3, size, size) float in [-1, 1] (bilinear, antialiased resize)."""
