@@ -459,10 +459,12 @@ def load_stats(path) -> dict[str, NormStats]:
 def progress_bar(iterable=None, **kw):
     """A tqdm bar that, written to a log file rather than a terminal, refreshes every 30 s instead of
     ten times a second (a logged evaluation otherwise grows by a line per 0.1 s); TQDM_MININTERVAL,
-    when set, still decides."""
+    when set, still decides. maxinterval goes up with it: tqdm's monitor thread otherwise forces a
+    refresh 10 s after the last one (measured: a logged evaluation printed every 10-20 s)."""
     from tqdm import tqdm
     if "TQDM_MININTERVAL" not in os.environ and not sys.stderr.isatty():
         kw.setdefault("mininterval", 30.0)
+        kw.setdefault("maxinterval", 30.0)
     return tqdm(iterable, **kw)
 
 

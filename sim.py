@@ -71,7 +71,8 @@ import numpy as np
 from tqdm import tqdm
 
 # Progress bars refresh every 30 s, not ten times a second, when written to a log file (data.progress_bar)
-BAR_INTERVAL = {} if "TQDM_MININTERVAL" in os.environ or sys.stderr.isatty() else {"mininterval": 30.0}
+BAR_INTERVAL = ({} if "TQDM_MININTERVAL" in os.environ or sys.stderr.isatty()
+                else {"mininterval": 30.0, "maxinterval": 30.0})
 
 CONTROL_HZ = 20
 TIMESTEP = 0.002

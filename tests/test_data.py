@@ -265,6 +265,7 @@ def test_progress_bar_is_quiet_in_a_log_file(monkeypatch):
     monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
     with data.progress_bar(range(3), file=io.StringIO()) as bar:
         assert bar.mininterval == 30.0
+        assert bar.maxinterval == 30.0  # else tqdm's monitor thread refreshes it after 10 s
     # ... unless the user chose an interval, or it is a terminal (tqdm's default 0.1 s)
     monkeypatch.setenv("TQDM_MININTERVAL", "5")
     with data.progress_bar(range(3), file=io.StringIO()) as bar:
