@@ -62,13 +62,17 @@ def _atomic(path: Path, write):
     os.replace(tmp, path)
 
 
-def save_checkpoint(out, model: torch.nn.Module, config: dict, train_state: dict | None = None):
-    """Write train_state.pt (if given), then model.safetensors and config.json, each atomically."""
+def save_checkpoint(out, model: torch.nn.Module, config: dict, train_state: dict | None = None,
+                    export: dict | None = None):
+    """Write train_state.pt (if given; it holds the model's own weights), then model.safetensors (the
+    model's weights, or `export` instead: the --ema average) and config.json, each atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if train_state is not None:
         _atomic(out / "train_state.pt", lambda p: torch.save({**train_state, "model": weights}, p))
+    if export is not None:
+        weights = {k: v.detach().contiguous().cpu() for k, v in export.items()}
     _atomic(out / "model.safetensors", lambda p: save_file(weights, str(p)))
     _atomic(out / "config.json", lambda p: p.write_text(json.dumps(config, indent=1, default=str)))
 
@@ -104,6 +108,34 @@ def resume(out, model: torch.nn.Module, opt, enabled: bool):
     opt.load_state_dict(state["optimizer"])
     print(f"resumed from {Path(out) / 'train_state.pt'} at step {state['step']}")
     return state["step"], state
+
+
+class WeightEMA:
+    """--ema (not in the paper): an exponential moving average of the weights, updated after every
+    optimiser step, w_ema <- d w_ema + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) after n updates
+    (the warm-up keeps early averages from holding on to the initial weights); integer buffers are copied.
+    The average is what model.safetensors exports; training itself always continues from the raw weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None):
+        if not 0 < decay < 1:
+            raise ValueError(f"--ema {decay}: expected a decay in (0, 1), e.g. 0.999 (0 turns it off)")
+        self.decay, self.n = decay, 0
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if state is not None:                                         # resume: continue the same average
+            self.n = state["n"]
+            for k, v in state["weights"].items():
+                self.weights[k].copy_(v)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for k, v in model.state_dict().items():
+            e = self.weights[k]
+            e.lerp_(v.detach(), 1 - d) if e.is_floating_point() else e.copy_(v)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "n": self.n, "weights": {k: v.cpu() for k, v in self.weights.items()}}
 
 
 def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> float:

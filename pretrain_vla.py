@@ -159,6 +159,9 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
     g.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
     g.add_argument("--stride", type=int, default=1, help="step between window starts (1 = every window)")
+    g.add_argument("--ema", type=float, default=0.0,
+                   help="not in the paper: export an exponential moving average of the weights with this "
+                        "per-step decay (e.g. 0.999) as model.safetensors; 0 = off (the paper's setting)")
     g = p.add_argument_group("run")
     g.add_argument("--log-every", type=int, default=25, help="steps between log lines")
     g.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
@@ -176,6 +179,8 @@ def parse_vla_args(p, argv):
         p.error("--data is required")
     if args.lr is None:
         args.lr = 1e-3 if args.tiny else 8e-5
+    if not 0 <= args.ema < 1:
+        p.error(f"--ema {args.ema}: expected a per-step decay in [0, 1), e.g. 0.999 (0 = off)")
     return args
 
 
@@ -225,11 +230,16 @@ class LossModule(torch.nn.Module):
 def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, device, stage):
     """The loop both VLA stages share: AdamW with UniVLA's settings, warm-up + cosine, gradient clip,
     torchrun DDP, bf16 autocast on CUDA, one log line per --log-every with tokens/s and the batch's
-    sequence length, atomic resumable checkpoints. loss_fn(model, h, batch) -> (loss, per-term dict)."""
+    sequence length, atomic resumable checkpoints, optional --ema export. loss_fn(model, h, batch) -> (loss, per-term dict)."""
     rank, world, local = dist_info
     out = Path(args.out)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
-    step, _ = M.resume(out, model, opt, args.resume)
+    step, state = M.resume(out, model, opt, args.resume)
+    ema = None
+    if args.ema:
+        if state is not None and "ema" not in state:
+            print(f"note: {out / 'train_state.pt'} holds no --ema average; it starts from the step-{step} weights")
+        ema = M.WeightEMA(model, args.ema, (state or {}).get("ema"))
     net, sampler = LossModule(model, loss_fn), None
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
@@ -270,6 +280,8 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
+        if ema is not None:
+            ema.update(model)
         step += 1
         since += 1
         tokens += int((batch["seg"] != M.SEG_PAD).sum()) * world
@@ -281,7 +293,8 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
                 seq_len=batch["ids"].shape[1], tok_per_s=tokens / dt)
             since, tokens = 0, 0
         if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
-            M.save_checkpoint(out, model, {**config, "step": step}, {"step": step, "optimizer": opt.state_dict()})
+            ts = {"step": step, "optimizer": opt.state_dict(), **({"ema": ema.state_dict()} if ema else {})}
+            M.save_checkpoint(out, model, {**config, "step": step}, ts, export=ema and ema.weights)
     bar.close()
     if rank == 0:
         print(f"saved {out} at step {step}")

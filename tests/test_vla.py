@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import data
 import model as M
@@ -204,6 +205,26 @@ def test_cli_trains_saves_and_resumes(artifacts, tmp_path):
     assert cfg["vla"]["image_tokens"] == h * w > 0 and cfg["vla"]["visual_range"] == [cfg["vocab"]["n_text"],
                                                                                  cfg["vocab"]["n_text"] + cfg["vocab"]["n_visual"]]
     assert M.load_config(tmp_path / "motion")["vla"]["image_tokens"] == 0
+
+
+def test_weight_ema_exports_the_average_and_resumes_it(artifacts, tmp_path):
+    lin = torch.nn.Linear(2, 1)
+    ema, w0 = M.WeightEMA(lin, 0.5), lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    ema.update(lin)                                                  # first update: d = min(0.5, 2/11) = 2/11
+    assert torch.allclose(ema.weights["weight"], w0 * 2 / 11 + (w0 + 1) * 9 / 11)
+    assert torch.equal(lin.weight, w0 + 1)                           # the model itself is untouched
+    r = _cli(artifacts, tmp_path / "ema", "--steps", "4", "--ckpt-every", "2", "--ema", "0.9")
+    assert r.returncode == 0, r.stderr[-3000:]
+    state, exported = M.load_train_state(tmp_path / "ema"), load_file(str(tmp_path / "ema" / "model.safetensors"))
+    assert state["ema"]["n"] == 4 and exported.keys() == state["model"].keys()
+    assert all(torch.equal(v, state["ema"]["weights"][k]) for k, v in exported.items())       # the average ...
+    assert not all(torch.equal(v, state["model"][k]) for k, v in exported.items())            # ... not the raw weights
+    r = _cli(artifacts, tmp_path / "ema", "--steps", "6", "--ema", "0.9", "--resume")
+    assert r.returncode == 0 and M.load_train_state(tmp_path / "ema")["ema"]["n"] == 6
+    r = _cli(artifacts, tmp_path / "bad", "--steps", "2", "--ema", "1")
+    assert r.returncode == 2 and "--ema 1.0: expected a per-step decay in [0, 1)" in r.stderr
 
 
 def test_torchrun_two_processes_gloo(artifacts, tmp_path):
