@@ -67,7 +67,7 @@ class ZeroPolicy:
         return NOOP
 
 
-def _init_worker(policy_dir, replan, threads, history=None):
+def _init_worker(policy_dir, replan, threads, history=None, decoding="free"):
     global _POLICY
     if str(policy_dir) == "zero":
         _POLICY = ZeroPolicy()
@@ -75,7 +75,8 @@ def _init_worker(policy_dir, replan, threads, history=None):
     import torch
     torch.set_num_threads(threads)
     from cofinetune import Policy
-    _POLICY = Policy.load(policy_dir, device="cpu", replan=replan, history=history)
+    _POLICY = Policy.load(policy_dir, device="cpu", replan=replan, history=history,
+                          constrained=decoding == "constrained")
 
 
 def torch_threads(workers: int) -> int:
@@ -165,18 +166,19 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
-             perturb=0.0) -> dict:
+             perturb=0.0, decoding="free") -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
     already there under the same settings (policy checkpoint, env, camera size, step budget, replan,
-    history, imagine, perturb) are kept and only the missing ones run — an interrupted evaluation continues where it
+    history, imagine, perturb, decoding) are kept and only the missing ones run — an interrupted evaluation continues where it
     stopped. Without `resume` the journal is started afresh."""
     plan = task_plan(env, suite, tasks)
     out = Path(out)
     settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
                 "max_steps": max_steps, "replan": replan, "history": history,
-                "imagine": imagine, **({"perturb": perturb} if perturb else {})}  # older journals still resume
+                "imagine": imagine, **({"perturb": perturb} if perturb else {}),  # older journals still resume
+                **({"decoding": decoding} if decoding != "free" else {})}
     jobs = []
     for su, ids in plan:
         for n, k in enumerate(ids):
@@ -206,21 +208,21 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             bar.update(1)
         if workers <= 1 or len(todo) <= 1:
             if todo:
-                _init_worker(policy_dir, replan, threads, history)
+                _init_worker(policy_dir, replan, threads, history, decoding)
             for j in todo:
                 record(run_episode(j))
         else:
             import multiprocessing as mp
             from concurrent.futures import as_completed
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(policy_dir, replan, threads, history)) as ex:
+                                     initargs=(policy_dir, replan, threads, history, decoding)) as ex:
                 for f in as_completed([ex.submit(run_episode, j) for j in todo]):
                     record(f.result())
     order = {key: n for n, key in enumerate(wanted)}
     results.sort(key=lambda r: order[_episode_key(r)])
     info = summarise(results)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
-                resumed_episodes=len(jobs) - len(todo),
+                resumed_episodes=len(jobs) - len(todo), decoding=decoding,
                 protocol=f"trial i from init state i; {SETTLE_STEPS} no-op settling steps; success = done"
                          + (f"; executed actions perturbed (--perturb {perturb})" if perturb else ""))
     (out / "eval_info.json").write_text(json.dumps(info, indent=1))
@@ -236,7 +238,11 @@ def policy_fingerprint(policy_dir) -> str:
     """Identifies the checkpoint an episode was run with (directory, training step, weights' mtime)."""
     if str(policy_dir) == "zero":
         return "zero"
-    d = Path(policy_dir)
+    from cofinetune import run_dirs
+    dirs = run_dirs(policy_dir)
+    if len(dirs) > 1:  # an ensemble: every member's fingerprint
+        return "+".join(policy_fingerprint(d) for d in dirs)
+    d = Path(dirs[0])
     cfg, weights = d / "config.json", d / "model.safetensors"
     step = json.loads(cfg.read_text()).get("step") if cfg.exists() else None
     mtime = weights.stat().st_mtime_ns if weights.exists() else None
@@ -464,7 +470,9 @@ def main(argv=None):
         return offline(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
-                   help="co-fine-tuned run directory (Policy.load), or 'zero' for the zero-action baseline")
+                   help="co-fine-tuned run directory (Policy.load), several comma-separated (a seed ensemble: "
+                        "greedy decoding on the runs' mean token probabilities; not in the paper), or 'zero' for "
+                        "the zero-action baseline")
     p.add_argument("--env", default="mini",
                    help="simulator: mini (embedded benchmark) or libero (the real one; optional extra, "
                         "requirements-libero.txt)")
@@ -491,6 +499,10 @@ def main(argv=None):
                    help="robustness check, not LIBERO's protocol: add bursts of pushes of up to this many action "
                         "units per position axis to the executed actions (sim.Disturbance, as `sim.py generate "
                         "--perturb`; seeded per task and trial); 0 = off")
+    p.add_argument("--decoding", choices=("free", "constrained"), default="free",
+                   help="action decoding: free (any action ids until end-of-action; default, as every recorded "
+                        "result) or constrained to FAST's grammar (exactly l_a*D DCT coefficients per chunk; "
+                        "measured: no gain, README)")
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")
@@ -505,11 +517,12 @@ def main(argv=None):
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:
         p.error(str(e))
-    if args.policy != "zero" and not (Path(args.policy) / "config.json").exists():
-        sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
+    for d in ([] if args.policy == "zero" else args.policy.split(",")):
+        if not (Path(d) / "config.json").exists():
+            sys.exit(f"error: {d}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history, args.perturb)
+                    args.history, args.perturb, args.decoding)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

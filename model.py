@@ -694,26 +694,33 @@ def setup_distributed():
 
 
 @torch.no_grad()
-def greedy_generate(model: VLA, ids: torch.Tensor, allowed: torch.Tensor, stop: int | None, max_new: int,
+def greedy_generate(model, ids: torch.Tensor, allowed, stop: int | None, max_new: int,
                     use_cache: bool = True) -> list[int]:
-    """Greedy decoding of one sequence ids (L,) restricted to the `allowed` ids (bool (V,)), until
-    `stop` is emitted or max_new tokens. With the KV cache each new token costs one position;
-    without it the whole sequence is re-run per token (same tokens, the benchmark's baseline)."""
+    """Greedy decoding of one sequence ids (L,) restricted to the `allowed` ids, until `stop` is
+    emitted or max_new tokens. `allowed` is a bool (V,) mask, or a function of the tokens emitted so
+    far returning one (a grammar, e.g. FAST's exact coefficient count). `model` is a VLA or a list of
+    VLAs (an ensemble: the token maximising the members' mean probability over the allowed ids).
+    With the KV cache each new token costs one position; without it the whole sequence is re-run per
+    token (same tokens, the benchmark's baseline)."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
     seq = ids[None]                                                                  # (1, L)
     seg = torch.full_like(seq, SEG_TEXT)  # any non-pad kind: the mask is causal either way
-    caches = [{} for _ in model.blocks] if use_cache else None
-    h = model.hidden(seq, seg, caches, 0) if use_cache else model.hidden(seq, seg)
+    caches = [[{} for _ in m.blocks] if use_cache else None for m in models]
+    hs = [m.hidden(seq, seg, c, 0) if use_cache else m.hidden(seq, seg) for m, c in zip(models, caches)]
     out = []
     for _ in range(max_new):
-        logits = model.lm_head(h[0, -1]).float().masked_fill(~allowed, float("-inf"))  # (V,)
-        tok = int(logits.argmax())
+        mask = allowed(out) if callable(allowed) else allowed                          # (V,) bool
+        logits = [m.lm_head(h[0, -1]).float().masked_fill(~mask, float("-inf")) for m, h in zip(models, hs)]
+        score = logits[0] if len(models) == 1 else torch.stack(logits).log_softmax(-1).logsumexp(0)  # (V,)
+        tok = int(score.argmax())
         out.append(tok)
         if tok == stop:
             break
         nxt = torch.tensor([[tok]], device=ids.device)
         if use_cache:
-            h = model.hidden(nxt, seg[:, :1], caches, seq.shape[1])
+            hs = [m.hidden(nxt, seg[:, :1], c, seq.shape[1]) for m, c in zip(models, caches)]
         else:
-            h = model.hidden(torch.cat([seq, nxt], 1), torch.full((1, seq.shape[1] + 1), SEG_TEXT, device=ids.device))
+            full = torch.full((1, seq.shape[1] + 1), SEG_TEXT, device=ids.device)
+            hs = [m.hidden(torch.cat([seq, nxt], 1), full) for m in models]
         seq = torch.cat([seq, nxt], 1)
     return out

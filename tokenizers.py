@@ -74,9 +74,12 @@ class FASTTokenizer:
     range are clipped to it.
     """
 
-    def __init__(self, l_a=10, D=7, scale=10.0, vocab_size=1024, min_coeff=0, max_coeff=0, sp_model=b""):
+    def __init__(self, l_a=10, D=7, scale=10.0, vocab_size=1024, min_coeff=0, max_coeff=0, sp_model=b"",
+                 coeff_lo=None, coeff_hi=None):
         self.l_a, self.D, self.scale, self.vocab_size = l_a, D, float(scale), vocab_size
         self.min_coeff, self.max_coeff = int(min_coeff), int(max_coeff)
+        # per flat position, the range of coefficients the training chunks span (constrained decoding)
+        self.coeff_lo, self.coeff_hi = coeff_lo, coeff_hi
         self.C = dct_matrix(l_a)  # (l_a, l_a)
         self.sp = spm.SentencePieceProcessor(model_proto=sp_model) if sp_model else None
         self._sp_model = sp_model
@@ -107,6 +110,14 @@ class FASTTokenizer:
         self.vocab_size = self.sp.get_piece_size()
         return self
 
+    def fit_ranges(self, chunks: np.ndarray) -> "FASTTokenizer":
+        """Per flat position (frequency-major), the range of the coefficients of `chunks` (n, l_a, D):
+        constrained decoding keeps every generated coefficient inside it. Fit on every chunk the VLA
+        trains on (stride 1)."""
+        c = np.clip(self.coefficients(chunks), self.min_coeff, self.max_coeff)     # (n, l_a D)
+        self.coeff_lo, self.coeff_hi = c.min(0).tolist(), c.max(0).tolist()
+        return self
+
     def encode(self, chunk: np.ndarray) -> list[int]:
         """(l_a, D) normalised chunk -> BPE ids in [0, vocab_size)."""
         return self.sp.encode(self._to_text(self.coefficients(chunk)))
@@ -124,10 +135,25 @@ class FASTTokenizer:
         C = self.C if l_a == self.l_a else dct_matrix(l_a)
         return np.clip(C.T @ c, -1, 1)
 
+    def piece_values(self) -> np.ndarray:
+        """(vocab_size, P) the integer DCT coefficients each id decodes to, NaN-padded to the longest
+        piece P (a row of NaN for SentencePiece's control pieces). A valid chunk's ids hold exactly
+        l_a * D coefficients: the grammar of constrained decoding (cofinetune.Policy.action_grammar)."""
+        n_sym = self.max_coeff - self.min_coeff + 1
+        vals = [[ord(ch) - _BASE + self.min_coeff for ch in self.sp.decode([i]) if 0 <= ord(ch) - _BASE < n_sym]
+                for i in range(self.vocab_size)]
+        out = np.full((self.vocab_size, max(map(len, vals))), np.nan)
+        for i, v in enumerate(vals):
+            out[i, :len(v)] = v
+        return out
+
+
     def save(self, out: Path):
         out.mkdir(parents=True, exist_ok=True)
         (out / "fast.model").write_bytes(self._sp_model)
         cfg = {k: getattr(self, k) for k in ("l_a", "D", "scale", "vocab_size", "min_coeff", "max_coeff")}
+        if self.coeff_lo is not None:
+            cfg.update(coeff_lo=[int(v) for v in self.coeff_lo], coeff_hi=[int(v) for v in self.coeff_hi])
         (out / "fast.json").write_text(json.dumps(cfg, indent=1))
 
     @classmethod
@@ -646,6 +672,7 @@ def fit(args):
     D.save_stats(stats, out / "stats.json")
     chunks = action_chunks(data, stats, args.l_a, args.chunk_stride)
     fast = FASTTokenizer(args.l_a, D.ACTION_DIM, args.scale, args.action_vocab).fit(chunks)
+    fast.fit_ranges(action_chunks(data, stats, args.l_a, stride=1))  # for constrained decoding
     fast.save(out)
     text = TextTokenizer.fit([e.instruction for e in data.episodes], args.text_vocab)
     text.save(out)

@@ -86,6 +86,31 @@ def test_kv_cache_decoding_matches_full_decoding():
         assert all(allowed[t] for t in fast)                                           # never a non-action id
 
 
+def test_ensemble_decoding():
+    """A list of models decodes on their mean probabilities: [m, m] decodes as m; two different members
+    give the same tokens with and without the KV cache; a function of the emitted tokens can be the mask."""
+    vocab = M.Vocab(30, 40, 20)
+    a, b = _model(vocab, 8, seed=1).eval(), _model(vocab, 8, seed=2).eval()
+    allowed = torch.zeros(vocab.size, dtype=torch.bool)
+    allowed[vocab.action0: vocab.action0 + vocab.n_action] = True
+    eoa = vocab.special("EOA")
+    for seed in range(3):
+        ctx = torch.randint(0, vocab.size, (25,), generator=torch.Generator().manual_seed(seed))
+        single = M.greedy_generate(a, ctx, allowed, eoa, 12)
+        assert M.greedy_generate([a, a], ctx, allowed, eoa, 12) == single
+        pair = M.greedy_generate([a, b], ctx, allowed, eoa, 12)
+        assert pair == M.greedy_generate([a, b], ctx, allowed, eoa, 12, use_cache=False)
+        # mean probability: each token is the argmax of the members' averaged softmax at its step
+        seq = ctx.clone()
+        for tok in pair:
+            probs = sum(m.lm_head(m.hidden(seq[None], torch.full((1, len(seq)), M.SEG_TEXT))[0, -1])
+                        .masked_fill(~allowed, float("-inf")).softmax(-1) for m in (a, b))
+            assert tok == int(probs.argmax())
+            seq = torch.cat([seq, torch.tensor([tok])])
+    only_after = lambda out: allowed if len(out) < 3 else (torch.arange(vocab.size) == eoa)
+    assert M.greedy_generate([a, b], ctx, only_after, eoa, 12)[3:] == [eoa]
+
+
 def test_lambda_zero_removes_terms_from_gradient(parts):
     ds = C.WindowTokens(parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab)
     batch = C.collate([ds[0], ds[5]], parts.vocab)
@@ -131,12 +156,12 @@ def test_tiny_policy_overfits_one_demo(parts):
     assert terms["acc_action"] == 1.0, terms
 
 
-def _policy(parts, model=None, **kw):
+def _policy(parts, model=None, fast=None, **kw):
     model = model or _model(parts.vocab, parts.motion.D_m).eval()
     import tokenizers as TK
     vq = TK.load_vqgan(Path(parts.kf.path).parent)
     cfg = {"N": 2, "args": {"q_every_keyframe": False}}
-    return C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, vq, cfg, **kw)
+    return C.Policy(model, parts.vocab, parts.text, fast or parts.fast, parts.stats, vq, cfg, **kw)
 
 
 def _obs(parts, t=0):
@@ -151,6 +176,34 @@ def test_malformed_generation_still_gives_a_chunk(parts, monkeypatch):
         monkeypatch.setattr(M, "greedy_generate", lambda *a, **k: list(fake))
         chunk = policy.predict_action_chunk(_obs(parts), "pick up object a")
         assert chunk.shape == (10, 7) and np.isfinite(chunk).all() and np.abs(chunk).max() <= 1
+
+
+def test_constrained_decoding_follows_fasts_grammar(parts, monkeypatch):
+    """FAST's grammar: a chunk is l_a * D coefficients, each (once ranges are fitted) inside the range the
+    training chunks span at its position. Untrained weights make free decoding break both; constrained
+    decoding always reaches exactly l_a * D inside the ranges, then stops with EOA."""
+    import copy
+    import tokenizers as TK
+    fast = copy.copy(parts.fast).fit_ranges(TK.action_chunks(parts.data, parts.stats, 10, stride=1))
+    assert len(fast.coeff_lo) == 70 and all(lo <= hi for lo, hi in zip(fast.coeff_lo, fast.coeff_hi))
+    vals = fast.piece_values()
+    real = M.greedy_generate
+    coeffs = {True: [], False: []}
+    for constrained in (True, False):
+        for seed in range(4):
+            policy = _policy(parts, model=_model(parts.vocab, parts.motion.D_m, seed=seed).eval(), fast=fast,
+                             constrained=constrained)
+            out = []
+            monkeypatch.setattr(M, "greedy_generate", lambda *a, **k: out.extend(real(*a, **k)) or list(out))
+            assert policy.predict_action_chunk(_obs(parts, t=seed), "pick up object a").shape == (10, 7)
+            ids = [t - parts.vocab.action0 for t in out if t != parts.vocab.special("EOA")]
+            c = np.concatenate([v[~np.isnan(v)] for v in vals[ids]]) if ids else np.zeros(0)
+            coeffs[constrained].append(c)
+            if constrained:
+                assert out[-1] == parts.vocab.special("EOA") and out.count(parts.vocab.special("EOA")) == 1
+    inside = lambda c: len(c) == 70 and bool(((c >= fast.coeff_lo) & (c <= fast.coeff_hi)).all())
+    assert all(inside(c) for c in coeffs[True]), coeffs[True]
+    assert not all(inside(c) for c in coeffs[False])                                   # the constraint did work
 
 
 def test_queue_replans_at_interval(parts, monkeypatch):
@@ -188,6 +241,15 @@ def test_cli_from_pretrain_and_from_none_then_policy(artifacts, tmp_path):
            "robot0_eye_in_hand_image": d.images(0, "wrist", [3])[0][::-1, ::-1]}
     out = policy.infer(obs, d.episodes[0].instruction)
     assert out["actions"].shape == (10, 7)
+    pair = C.Policy.load(f"{tmp_path / 'cft'},{tmp_path / 'scratch'}", device="cpu")   # a seed-ensemble-style pair
+    assert len(pair.model) == 2 and pair.infer(obs, d.episodes[0].instruction)["actions"].shape == (10, 7)
+    import json
+    import shutil
+    shutil.copytree(tmp_path / "cft", tmp_path / "other")
+    cfg = json.loads((tmp_path / "other" / "config.json").read_text())
+    (tmp_path / "other" / "config.json").write_text(json.dumps({**cfg, "N": 3}))
+    with pytest.raises(data.DataError, match="other: an ensemble's runs must share"):
+        C.Policy.load([tmp_path / "cft", tmp_path / "other"], device="cpu")
     r = subprocess.run([sys.executable, str(REPO / "cofinetune.py"), "--data", str(artifacts.data), "--init-from",
                         str(tmp_path / "missing"), "--tokenizers", str(artifacts.tokenizers), "--vqgan",
                         str(artifacts.vqgan), "--extractor", str(artifacts.extractor)], capture_output=True, text=True)

@@ -155,6 +155,12 @@ def test_evaluate_end_to_end_with_a_trained_policy(artifacts, tmp_path):
     assert E._POLICY.history == 0 and E._POLICY.replan == 10
     r = json.loads((tmp_path / "eval3" / "episodes.jsonl").read_text().splitlines()[0])
     assert r["settings"]["history"] == 0
+    # a two-member ensemble (the same run twice decodes as the run), with constrained decoding
+    pair = E.evaluate(f"{out},{out}", "mini", "mini_object", trials=2, out=tmp_path / "eval4", workers=1,
+                      camera_size=32, videos=0, tasks=[0], max_steps=12, decoding="constrained")
+    assert len(E._POLICY.model) == 2 and E._POLICY.constrained and pair["decoding"] == "constrained"
+    r = json.loads((tmp_path / "eval4" / "episodes.jsonl").read_text().splitlines()[0])
+    assert r["settings"]["decoding"] == "constrained" and r["settings"]["policy"].count("@step") == 2
 
 
 @pytest.mark.parametrize("flags", [["--history", "-1"], ["--history", "1", "--replan", "5"]])

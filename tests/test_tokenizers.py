@@ -86,6 +86,21 @@ def test_fast_save_load_identical(fast, tmp_path):
         np.testing.assert_array_equal(again.decode(fast.encode(c)), fast.decode(fast.encode(c)))
     with pytest.raises(data.DataError, match="FAST tokenizer not found"):
         T.FASTTokenizer.load(tmp_path / "nothing")
+    assert again.coeff_lo is None                                                      # no ranges fitted
+    ranged = T.FASTTokenizer(l_a=10, D=7, scale=10, vocab_size=256).fit(_chunks()).fit_ranges(_chunks(seed=1))
+    ranged.save(tmp_path / "r")
+    back = T.FASTTokenizer.load(tmp_path / "r")
+    assert back.coeff_lo == ranged.coeff_lo and back.coeff_hi == ranged.coeff_hi and len(back.coeff_lo) == 70
+    c = np.clip(ranged.coefficients(_chunks(seed=1)), ranged.min_coeff, ranged.max_coeff)
+    assert (c.min(0) == back.coeff_lo).all() and (c.max(0) == back.coeff_hi).all()
+
+
+def test_fast_piece_values_concatenate_to_the_coefficients(fast):
+    vals = fast.piece_values()                                                         # (V, P) NaN-padded
+    for c in _chunks(20, seed=4):
+        ids = fast.encode(c)
+        got = np.concatenate([v[~np.isnan(v)] for v in vals[ids]])
+        np.testing.assert_array_equal(got, np.clip(fast.coefficients(c), fast.min_coeff, fast.max_coeff))
 
 
 def test_text_tokenizer_round_trip_and_unseen_words(tmp_path):
@@ -186,6 +201,7 @@ def test_cli_fit_and_report(tmp_path):
     r = run("fit", "--data", root, "--out", tmp_path / "tok", "--action-vocab", "128")
     assert r.returncode == 0, r.stderr
     assert all((tmp_path / "tok" / f).exists() for f in ("stats.json", "fast.json", "fast.model", "text.model"))
+    assert len(T.FASTTokenizer.load(tmp_path / "tok").coeff_lo) == 70                  # ranges for constrained decoding
     r = run("report", "--data", root, "--tokenizers", tmp_path / "tok")
     assert r.returncode == 0, r.stderr
     assert "naive 256-bin per dim" in r.stdout and "FAST scale 10 (fitted)" in r.stdout
