@@ -157,7 +157,7 @@ class Policy:
         next flat positions, neither overshoot l_a * D nor leave the fitted per-position ranges; EOA
         exactly when all l_a * D are there. Unconstrained, ~15% of a width-256 policy's chunks on
         mini_goal decoded to 59-120 coefficients, shifting later ones onto other action dims (a 32,
-        the closed gripper's DC, landing on yaw), README "Constrained decoding"."""
+        the closed gripper's DC, landing on yaw): README, "Constrained decoding and seed ensembles"."""
         k = int(self.piece_len[out].sum())                                           # coefficients so far
         if k >= self.n_coeff:
             return torch.arange(self.vocab.size, device=self.device) == self.vocab.special("EOA")
@@ -174,12 +174,14 @@ class Policy:
         dirs = run_dirs(run_dir)
         cfgs = [M.load_config(d) for d in dirs]
         cfg, a = cfgs[0], cfgs[0]["args"]
-        shared = lambda c: (c["args"]["tokenizers"], c["args"]["vqgan"], c["vocab"], c["N"], c["args"]["q_every_keyframe"])
+        shared = lambda c: (c["args"]["tokenizers"], c["args"]["vqgan"], c["vocab"], c["N"],
+                            c["args"]["q_every_keyframe"])
         for d, c in zip(dirs[1:], cfgs[1:]):
             if shared(c) != shared(cfg):
                 raise D.DataError(f"{d}: an ensemble's runs must share tokenizers, VQGAN, vocabulary, N and Q "
                                   f"layout; {dirs[0]} has {shared(cfg)}, this one {shared(c)}")
-        models = [M.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval() for d, c in zip(dirs, cfgs)]
+        models = [M.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval()
+                  for d, c in zip(dirs, cfgs)]
         model = models[0] if len(models) == 1 else models
         text, fast = TK.TextTokenizer.load(a["tokenizers"]), TK.FASTTokenizer.load(a["tokenizers"])
         stats = D.load_stats(Path(a["tokenizers"]) / "stats.json")

@@ -517,7 +517,8 @@ def main(argv=None):
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:
         p.error(str(e))
-    for d in ([] if args.policy == "zero" else args.policy.split(",")):
+    from cofinetune import run_dirs
+    for d in ([] if args.policy == "zero" else run_dirs(args.policy)):
         if not (Path(d) / "config.json").exists():
             sys.exit(f"error: {d}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,

@@ -93,6 +93,11 @@ class FASTTokenizer:
         c = np.clip(coeffs, self.min_coeff, self.max_coeff) - self.min_coeff
         return "".join(chr(_BASE + int(v)) for v in c)
 
+    def _from_text(self, text: str) -> list[int]:
+        """Inverse of _to_text; characters that are no coefficient symbol (e.g. <unk>'s) are dropped."""
+        n_sym = self.max_coeff - self.min_coeff + 1
+        return [ord(ch) - _BASE + self.min_coeff for ch in text if 0 <= ord(ch) - _BASE < n_sym]
+
     def fit(self, chunks: np.ndarray) -> "FASTTokenizer":
         """chunks: (n, l_a, D) normalised training chunks."""
         coeffs = self.coefficients(chunks)  # (n, l_a D)
@@ -126,9 +131,7 @@ class FASTTokenizer:
         """ids -> (l_a, D) normalised chunk in [-1, 1]; any id sequence is accepted (see class doc)."""
         l_a, D = l_a or self.l_a, D or self.D
         ids = [int(i) for i in ids if 0 <= int(i) < self.vocab_size]
-        text = self.sp.decode(ids) if ids else ""
-        n_sym = self.max_coeff - self.min_coeff + 1
-        coeffs = [ord(ch) - _BASE + self.min_coeff for ch in text if 0 <= ord(ch) - _BASE < n_sym]
+        coeffs = self._from_text(self.sp.decode(ids) if ids else "")
         flat = np.zeros(l_a * D)
         flat[: min(len(coeffs), l_a * D)] = coeffs[: l_a * D]
         c = flat.reshape(l_a, D) / self.scale  # (l_a, D) frequency x dim
@@ -139,14 +142,11 @@ class FASTTokenizer:
         """(vocab_size, P) the integer DCT coefficients each id decodes to, NaN-padded to the longest
         piece P (a row of NaN for SentencePiece's control pieces). A valid chunk's ids hold exactly
         l_a * D coefficients: the grammar of constrained decoding (cofinetune.Policy.action_grammar)."""
-        n_sym = self.max_coeff - self.min_coeff + 1
-        vals = [[ord(ch) - _BASE + self.min_coeff for ch in self.sp.decode([i]) if 0 <= ord(ch) - _BASE < n_sym]
-                for i in range(self.vocab_size)]
+        vals = [self._from_text(self.sp.decode([i])) for i in range(self.vocab_size)]
         out = np.full((self.vocab_size, max(map(len, vals))), np.nan)
         for i, v in enumerate(vals):
             out[i, :len(v)] = v
         return out
-
 
     def save(self, out: Path):
         out.mkdir(parents=True, exist_ok=True)
