@@ -38,13 +38,17 @@ import pretrain_vla as P
 import tokenizers as TK
 
 
-def window_parts(vocab: M.Vocab, text_ids, keyframes, chunks, q_every_keyframe=False) -> list:
+def window_parts(vocab: M.Vocab, text_ids, keyframes, chunks, q_every_keyframe=False, states=None) -> list:
     """The co-fine-tuning layout, shared by training and the policy. keyframes: list of (2, h, w)
-    codes (agentview, wrist); chunks: list of FAST id lists (may be one shorter than keyframes)."""
+    codes (agentview, wrist); chunks: list of FAST id lists (may be one shorter than keyframes);
+    states (--proprio, a deviation): one normalised proprio vector (P,) per keyframe, embedded as a
+    state token right after the keyframe's images (the id is PAD's; model.VLA replaces its embedding)."""
     parts = [(M.SEG_TEXT, [vocab.special("BOS"), *text_ids], M.ROLE_NONE, 0)]
     for j, codes in enumerate(keyframes):
         for cam in range(codes.shape[0]):
             parts += M.image_part(vocab, codes[cam], M.ROLE_KEYFRAME, j)
+        if states is not None:
+            parts.append((M.SEG_STATE, [vocab.special("PAD")], M.ROLE_NONE, j, np.asarray(states[j])[None]))
         if j == 0 or q_every_keyframe:
             parts.append((M.SEG_Q, [vocab.special("Q")], M.ROLE_NONE, j))
         if j < len(chunks):
@@ -56,11 +60,12 @@ def window_parts(vocab: M.Vocab, text_ids, keyframes, chunks, q_every_keyframe=F
 class WindowTokens(Dataset):
     """data.WindowView windows with at least one complete chunk -> token sequences + z_m targets."""
 
-    def __init__(self, data, stats, text, fast, kf, motion, vocab, N=2, stride=1, q_every_keyframe=False):
+    def __init__(self, data, stats, text, fast, kf, motion, vocab, N=2, stride=1, q_every_keyframe=False,
+                 proprio=False):
         view = D.WindowView(data, stats, N, fast.l_a, motion.frames, motion.span, stride=stride)
         self.items = [(i, s) for i, s in view.items if s + fast.l_a <= data.episodes[i].length]
         self.data, self.stats, self.text, self.fast, self.kf, self.motion = data, stats, text, fast, kf, motion
-        self.vocab, self.N, self.q_every = vocab, N, q_every_keyframe
+        self.vocab, self.N, self.q_every, self.proprio = vocab, N, q_every_keyframe, proprio
 
     def __len__(self):
         return len(self.items)
@@ -71,10 +76,13 @@ class WindowTokens(Dataset):
         n_kf = min(self.N, (ep.length - 1 - s) // l_a + 1)                   # keyframes inside the episode
         n_chunks = min(self.N, (ep.length - s) // l_a)                        # complete chunks (>= 1)
         n_kf = min(n_kf, n_chunks + 1)                                        # cut after the last complete chunk
-        codes = self.kf.ids(ep, s + l_a * np.arange(n_kf))                    # (n_kf, 2, h, w)
+        steps = s + l_a * np.arange(n_kf)                                      # keyframe steps
+        codes = self.kf.ids(ep, steps)                                        # (n_kf, 2, h, w)
         actions = self.stats["actions"].normalize(self.data.read(i, "actions")[s: s + n_chunks * l_a])
         chunks = [self.fast.encode(actions[j * l_a: (j + 1) * l_a]) for j in range(n_chunks)]
-        seq = M.assemble(window_parts(self.vocab, self.text.encode(ep.instruction), list(codes), chunks, self.q_every))
+        states = self.stats["proprio"].normalize(self.data.proprio(i, steps)) if self.proprio else None  # (n_kf, 8)
+        seq = M.assemble(window_parts(self.vocab, self.text.encode(ep.instruction), list(codes), chunks,
+                                      self.q_every, states))
         n_q = int((seq["seg"] == M.SEG_Q).sum())
         key = TK.cache_key(ep)
         seq["z_m"] = torch.from_numpy(np.stack([self.motion(key, s + j * l_a) for j in range(n_q)])).float()  # (n_q, D_m)
@@ -127,6 +135,7 @@ class Policy:
         self.config, self.device = config, torch.device(device)
         self.N, self.l_a = config["N"], fast.l_a
         self.q_every = config["args"]["q_every_keyframe"]
+        self.proprio = bool(config.get("vla", {}).get("proprio_dim"))                     # --proprio: state tokens
         self.replan = replan or self.l_a
         if history and self.replan != self.l_a:  # training windows hold only whole chunks between keyframes
             raise ValueError(f"history {history} needs replan == l_a ({self.l_a}), got replan {self.replan}")
@@ -175,11 +184,11 @@ class Policy:
         cfgs = [M.load_config(d) for d in dirs]
         cfg, a = cfgs[0], cfgs[0]["args"]
         shared = lambda c: (c["args"]["tokenizers"], c["args"]["vqgan"], c["vocab"], c["N"],
-                            c["args"]["q_every_keyframe"])
+                            c["args"]["q_every_keyframe"], c["vla"].get("proprio_dim", 0))
         for d, c in zip(dirs[1:], cfgs[1:]):
             if shared(c) != shared(cfg):
-                raise D.DataError(f"{d}: an ensemble's runs must share tokenizers, VQGAN, vocabulary, N and Q "
-                                  f"layout; {dirs[0]} has {shared(cfg)}, this one {shared(c)}")
+                raise D.DataError(f"{d}: an ensemble's runs must share tokenizers, VQGAN, vocabulary, N, Q "
+                                  f"layout and proprio; {dirs[0]} has {shared(cfg)}, this one {shared(c)}")
         models = [M.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval()
                   for d, c in zip(dirs, cfgs)]
         model = models[0] if len(models) == 1 else models
@@ -200,26 +209,40 @@ class Policy:
         return self.vqgan.encode(x).cpu()
 
     def _context(self, obs, instruction):
+        """-> (keyframe codes, normalised proprio or None, the assembled context ending in BOA, on device)."""
         codes = self.encode_keyframe(obs)
+        state = None
+        if self.proprio:  # a recorded 8-D "proprio" (evaluate.py offline), else from the env's keys
+            import sim    # the observation -> proprio mapping the demos were recorded with
+            raw = obs["proprio"] if "proprio" in obs else sim.obs_proprio(obs)
+            state = self.stats["proprio"].normalize(np.asarray(raw, np.float64)).astype(np.float32)  # (8,)
         hist = list(self.past) if self.history else []
-        keyframes = [c for c, _ in hist] + [codes]
-        chunks = [a for _, a in hist]
-        parts = window_parts(self.vocab, self.text.encode(instruction), keyframes, chunks, self.q_every)
+        keyframes = [c for c, _, _ in hist] + [codes]
+        chunks = [a for _, a, _ in hist]
+        states = [p for _, _, p in hist] + [state] if self.proprio else None
+        parts = window_parts(self.vocab, self.text.encode(instruction), keyframes, chunks, self.q_every, states)
         parts.append((M.SEG_ACTION, [self.vocab.special("BOA")], M.ROLE_NONE, 0))
-        return codes, M.assemble(parts)["ids"].to(self.device)
+        return codes, state, {k: v.to(self.device) for k, v in M.assemble(parts).items()}
+
+    def _generate(self, ctx, extra, allowed, stop, max_new):
+        """Greedy tokens after the context plus `extra` ids (which carry no state)."""
+        ids = torch.cat([ctx["ids"], torch.tensor(extra, dtype=torch.long, device=self.device)])
+        seg = F.pad(ctx["seg"], (0, len(extra)), value=M.SEG_TEXT)
+        state = F.pad(ctx["state"], (0, 0, 0, len(extra))) if "state" in ctx else None
+        return M.greedy_generate(self.model, ids, allowed, stop, max_new, self.use_cache, seg, state)
 
     @torch.no_grad()
     def predict_action_chunk(self, obs, instruction: str | None = None, imagine: bool = False):
         """-> (l_a, 7) un-normalised actions in [-1, 1] (and the imagined next agentview keyframe)."""
         instruction = instruction or obs.get("instruction") or self.config.get("default_instruction", "")
-        codes, ctx = self._context(obs, instruction)
-        out = M.greedy_generate(self.model, ctx, self.action_grammar if self.constrained else self.allowed,
-                                self.vocab.special("EOA"), self.max_tokens, self.use_cache)
+        codes, state, ctx = self._context(obs, instruction)
+        out = self._generate(ctx, [], self.action_grammar if self.constrained else self.allowed,
+                             self.vocab.special("EOA"), self.max_tokens)
         ids = [t - self.vocab.action0 for t in out if t != self.vocab.special("EOA")]
         chunk = self.stats["actions"].unnormalize(self.fast.decode(ids))       # (l_a, 7)
         chunk = np.clip(chunk, -1, 1).astype(np.float32)
         if self.history:
-            self.past.append((codes, ids))
+            self.past.append((codes, ids, state))
         if not imagine:
             return chunk
         return chunk, self.imagine(ctx, out)
@@ -229,10 +252,9 @@ class Policy:
         """Generate the next keyframe's agentview tokens after the chunk and decode them with the VQGAN."""
         V = self.vocab
         h = self.vqgan.cfg.image_size // self.vqgan.cfg.factor
-        seq = torch.cat([ctx, torch.tensor(action_tokens + [V.special("BOI")], device=self.device)])
         allowed = torch.zeros(V.size, dtype=torch.bool, device=self.device)
         allowed[V.visual0: V.visual0 + V.n_visual] = True
-        codes = M.greedy_generate(self.model, seq, allowed, None, h * h, self.use_cache)
+        codes = self._generate(ctx, action_tokens + [V.special("BOI")], allowed, None, h * h)
         img = self.vqgan.decode(torch.tensor(codes, device=self.device).view(1, h, h) - V.visual0)[0]
         return ((img.permute(1, 2, 0).cpu().numpy() + 1) * 127.5).round().astype(np.uint8)  # (S, S, 3) upright
 
@@ -284,6 +306,9 @@ def main(argv=None):
     g.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
     g.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
     g.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
+    g.add_argument("--proprio", action="store_true",
+                   help="a state token after every keyframe: the robot's normalised 8-D proprio (ee_pos, ee_ori, "
+                        "gripper), linearly embedded (a deviation, README; the paper's policy sees images only)")
     args = P.parse_vla_args(p, argv)
     if args.bench:
         return bench()
@@ -308,7 +333,9 @@ def main(argv=None):
                      f"these tokenizers/extractor give {asdict(vocab)} and D_m {motion.D_m}; use the same artefacts")
     else:
         cfg = P.build_model(args, vocab, motion.D_m, kf.codes_per_image)
-    dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe)
+    cfg.proprio_dim = len(stats["proprio"].q01) if args.proprio else 0
+    dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe,
+                           args.proprio)
     instructions = data.instructions
     config = {"stage": "cofinetune", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args), "N": args.N,
               "l_a": fast.l_a, "frames": motion.frames, "span": motion.span, "world_size": world,
@@ -316,8 +343,8 @@ def main(argv=None):
     if rank == 0:
         print(json.dumps(config, indent=1, default=str))
     model = M.VLA(cfg).to(device)
-    if init is not None:
-        M.load_weights(args.init_from, model, device)
+    if init is not None:  # pre-training has no state tokens: the proprio projection starts fresh
+        M.load_weights(args.init_from, model, device, new=("state_proj.",))
     P.train_vla(args, model, dataset, lambda b: collate(b, vocab),
                 lambda m, h, b: cofinetune_loss(m, h, b, args.lambda1, args.lambda2),
                 config, (rank, world, local), device, "cofinetune")

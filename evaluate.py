@@ -412,7 +412,8 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
         ep, actions = data.episodes[i], data.read(i, "actions")
         for s in range(0, ep.length - l_a + 1, every):
             obs = {"agentview_image": data.images(i, "agentview", [s])[0][::-1, ::-1],     # env format:
-                   "robot0_eye_in_hand_image": data.images(i, "wrist", [s])[0][::-1, ::-1]}  # upside down
+                   "robot0_eye_in_hand_image": data.images(i, "wrist", [s])[0][::-1, ::-1],  # upside down
+                   "proprio": data.proprio(i, [s])[0]}                                        # (8,) recorded
             target = actions[s: s + l_a]
 
             def error(instruction):

@@ -85,11 +85,17 @@ def load_config(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def load_weights(run_dir, model: torch.nn.Module, device="cpu") -> torch.nn.Module:
+def load_weights(run_dir, model: torch.nn.Module, device="cpu", new=()) -> torch.nn.Module:
+    """Load run_dir's weights; parameters under the prefixes in `new` may be absent (they keep their
+    initialisation: e.g. the proprio projection when co-fine-tuning with --proprio from a pre-training
+    without it). Any other mismatch is an error."""
     path = Path(run_dir) / "model.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no model.safetensors — train this stage first")
-    model.load_state_dict(load_file(str(path), device=str(device)))
+    missing, unexpected = model.load_state_dict(load_file(str(path), device=str(device)), strict=False)
+    missing = [k for k in missing if not (new and k.startswith(tuple(new)))]
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
     return model
 
 
@@ -461,12 +467,13 @@ class MotionCache:
 #   pre-training   [BOS T] [BOI v^1 EOI] [Q] [BOI v^f EOI]                       (Sec. 3.3)
 #                  Q sees {T, v^1} and never v^f; v^f sees Q.
 #   co-fine-tuning [BOS T] [ṽ^1] [Q] [BOA A^1 EOA] [ṽ^2] [BOA A^2 EOA] ... [BOA A^N EOA]   (Sec. 3.4)
-#                  ṽ^j = [BOI agentview EOI][BOI wrist EOI]; one Q for the window (paper), or with
+#                  ṽ^j = [BOI agentview EOI][BOI wrist EOI]; with --proprio, + [S^j] (a deviation, README:
+#                  one token embedding the robot's 8-D state at keyframe j); one Q for the window (paper), or with
 #                  --q-every-keyframe a Q after every keyframe (summary). Q never sees later keyframes
 #                  or actions; actions see every keyframe and Q before them.
 
 SPECIALS = ("PAD", "BOS", "BOI", "EOI", "BOA", "EOA", "Q")
-SEG_PAD, SEG_TEXT, SEG_IMAGE, SEG_Q, SEG_ACTION = 0, 1, 2, 3, 4
+SEG_PAD, SEG_TEXT, SEG_IMAGE, SEG_Q, SEG_ACTION, SEG_STATE = 0, 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -518,6 +525,9 @@ class VLAConfig:
     # 0 turns it off (the paper: 1-D RoPE only, under which values carry no position).
     image_tokens: int = 0
     visual_range: tuple = (0, 0)
+    # Proprioceptive state tokens (a deviation, README): a SEG_STATE position is embedded as
+    # Linear(proprio_dim -> d) of the normalised 8-D state instead of a vocabulary row. 0 = off (paper).
+    proprio_dim: int = 0
 
     @classmethod
     def tiny(cls, **kw):
@@ -578,6 +588,7 @@ class VLA(nn.Module):
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d)
         # row 0: not an image code (kept at zero); row 1 + i: grid cell i of an image
         self.grid_embed = nn.Embedding(cfg.image_tokens + 1, cfg.d, padding_idx=0) if cfg.image_tokens else None
+        self.state_proj = nn.Linear(cfg.proprio_dim, cfg.d) if cfg.proprio_dim else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = RMSNorm(cfg.d)
         self.lm_head = nn.Linear(cfg.d, cfg.vocab_size, bias=False)
@@ -610,9 +621,10 @@ class VLA(nn.Module):
         cells = torch.where(code, n.clamp(max=self.cfg.image_tokens), 0)
         return cells, n[:, -1]
 
-    def hidden(self, ids, seg, caches=None, start=0):
+    def hidden(self, ids, seg, caches=None, start=0, state=None):
         """ids, seg (B, L) -> final hidden states (B, L, d). With caches (one dict per block), ids are
-        the next L tokens after `start` cached ones (every sequence in the batch has the same length)."""
+        the next L tokens after `start` cached ones (every sequence in the batch has the same length).
+        state (B, L, proprio_dim): the normalised proprio at SEG_STATE positions (ignored elsewhere)."""
         L = ids.shape[1]
         pos = torch.arange(start, start + L, device=ids.device)
         if caches is None:
@@ -626,28 +638,38 @@ class VLA(nn.Module):
             if caches is not None:
                 caches[0]["code_run"] = run
             x = x + self.grid_embed(cells)
+        if self.state_proj is not None and state is not None:
+            x = torch.where((seg == SEG_STATE)[..., None], self.state_proj(state.to(x.dtype)), x)
         for i, blk in enumerate(self.blocks):
             x = blk(x, mask, pos, None if caches is None else caches[i])
         return self.norm(x)
 
-    def forward(self, ids, seg):
+    def forward(self, ids, seg, state=None):
         """(B, L) -> hidden states (B, L, d). Heads run outside, only where a loss needs them
         (lm_head at target positions, motion_head at Q); DDP wraps this call."""
-        return self.hidden(ids, seg)
+        return self.hidden(ids, seg, state=state)
 
 
 ROLE_NONE, ROLE_V1, ROLE_VF, ROLE_KEYFRAME, ROLE_ACTION = 0, 1, 2, 3, 4
 
 
 def assemble(parts) -> dict:
-    """parts: [(seg kind, ids, role, chunk index)] -> one sequence: ids, seg, role, chunk (each (L,))."""
+    """parts: [(seg kind, ids, role, chunk index[, state])] -> one sequence: ids, seg, role, chunk
+    (each (L,)); where a part carries a state (len(ids), P), also `state` (L, P), zero elsewhere."""
     cols = {"ids": [], "seg": [], "role": [], "chunk": []}
-    for seg, ids, role, chunk in parts:
+    dim = next((np.shape(p[4])[-1] for p in parts if len(p) > 4), 0)
+    states = []
+    for seg, ids, role, chunk, *state in parts:
         ids = torch.as_tensor(ids, dtype=torch.long).flatten()
         cols["ids"].append(ids)
         for k, v in (("seg", seg), ("role", role), ("chunk", chunk)):
             cols[k].append(torch.full_like(ids, v))
-    return {k: torch.cat(v) for k, v in cols.items()}
+        states.append(torch.as_tensor(np.asarray(state[0], np.float32)).view(len(ids), dim) if state
+                      else torch.zeros(len(ids), dim))
+    out = {k: torch.cat(v) for k, v in cols.items()}
+    if dim:
+        out["state"] = torch.cat(states)                                          # (L, P)
+    return out
 
 
 def image_part(vocab: Vocab, codes, role: int, chunk: int = 0) -> list:
@@ -663,6 +685,8 @@ def pad_batch(seqs: list[dict], vocab: Vocab) -> dict:
     out = {}
     for k, fill in (("ids", vocab.special("PAD")), ("seg", SEG_PAD), ("role", ROLE_NONE), ("chunk", 0)):
         out[k] = torch.stack([F.pad(s[k], (0, L - len(s[k])), value=fill) for s in seqs])
+    if "state" in seqs[0]:
+        out["state"] = torch.stack([F.pad(s["state"], (0, 0, 0, L - len(s["state"]))) for s in seqs])  # (B, L, P)
     return out
 
 
@@ -695,18 +719,22 @@ def setup_distributed():
 
 @torch.no_grad()
 def greedy_generate(model, ids: torch.Tensor, allowed, stop: int | None, max_new: int,
-                    use_cache: bool = True) -> list[int]:
+                    use_cache: bool = True, seg=None, state=None) -> list[int]:
     """Greedy decoding of one sequence ids (L,) restricted to the `allowed` ids, until `stop` is
     emitted or max_new tokens. `allowed` is a bool (V,) mask, or a function of the tokens emitted so
     far returning one (a grammar, e.g. FAST's exact coefficient count). `model` is a VLA or a list of
     VLAs (an ensemble: the token maximising the members' mean probability over the allowed ids).
     With the KV cache each new token costs one position; without it the whole sequence is re-run per
-    token (same tokens, the benchmark's baseline)."""
+    token (same tokens, the benchmark's baseline). seg (L,) / state (L, P): the prompt's segment kinds
+    and proprio (assemble's columns) where it holds state tokens; generated tokens carry none."""
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     seq = ids[None]                                                                  # (1, L)
-    seg = torch.full_like(seq, SEG_TEXT)  # any non-pad kind: the mask is causal either way
+    # any non-pad kind will do: the mask is causal either way; only SEG_STATE changes an embedding
+    seg = torch.full_like(seq, SEG_TEXT) if seg is None else seg[None]
+    state = None if state is None else state[None]                                   # (1, L, P)
     caches = [[{} for _ in m.blocks] if use_cache else None for m in models]
-    hs = [m.hidden(seq, seg, c, 0) if use_cache else m.hidden(seq, seg) for m, c in zip(models, caches)]
+    hs = [m.hidden(seq, seg, c, 0, state) if use_cache else m.hidden(seq, seg, state=state)
+          for m, c in zip(models, caches)]
     out = []
     for _ in range(max_new):
         mask = allowed(out) if callable(allowed) else allowed                          # (V,) bool
@@ -718,9 +746,10 @@ def greedy_generate(model, ids: torch.Tensor, allowed, stop: int | None, max_new
             break
         nxt = torch.tensor([[tok]], device=ids.device)
         if use_cache:
-            hs = [m.hidden(nxt, seg[:, :1], c, seq.shape[1]) for m, c in zip(models, caches)]
+            hs = [m.hidden(nxt, torch.full_like(nxt, SEG_TEXT), c, seq.shape[1]) for m, c in zip(models, caches)]
         else:
-            full = torch.full((1, seq.shape[1] + 1), SEG_TEXT, device=ids.device)
-            hs = [m.hidden(torch.cat([seq, nxt], 1), full) for m in models]
+            seg = torch.cat([seg, torch.full_like(nxt, SEG_TEXT)], 1)
+            state = None if state is None else F.pad(state, (0, 0, 0, 1))
+            hs = [m.hidden(torch.cat([seq, nxt], 1), seg, state=state) for m in models]
         seq = torch.cat([seq, nxt], 1)
     return out

@@ -224,7 +224,7 @@ class LossModule(torch.nn.Module):
         self.model, self.loss_fn = model, loss_fn
 
     def forward(self, batch):
-        return self.loss_fn(self.model, self.model(batch["ids"], batch["seg"]), batch)
+        return self.loss_fn(self.model, self.model(batch["ids"], batch["seg"], batch.get("state")), batch)
 
 
 def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, device, stage):

@@ -501,6 +501,14 @@ def quat2axisangle(q_xyzw) -> np.ndarray:
     return np.zeros(3) if den < 1e-8 else np.asarray(q_xyzw[:3]) * 2.0 * math.acos(w) / den
 
 
+def obs_proprio(obs) -> np.ndarray:
+    """A LIBERO-format observation -> the 8-D proprio its demos record (data.PROPRIO_KEYS:
+    ee_pos (3), ee_ori = axis-angle of robot0_eef_quat (3), gripper_states (2)); shared by record_demo
+    and the policy (--proprio), for this simulator and the real LIBERO one alike."""
+    return np.concatenate([np.asarray(obs["robot0_eef_pos"], np.float64), quat2axisangle(obs["robot0_eef_quat"]),
+                           np.asarray(obs["robot0_gripper_qpos"], np.float64)])            # (8,)
+
+
 class MiniEnv:
     """One task of a suite. `step(action) -> (obs, reward, done, info)` with done = success, like LIBERO."""
 
@@ -898,10 +906,10 @@ def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras
     success = False
     for _ in range(max_steps):
         action = expert(obs)
-        quat = obs["robot0_eef_quat"]
-        rec["ee_pos"].append(obs["robot0_eef_pos"])
-        rec["ee_ori"].append(quat2axisangle(quat))
-        rec["gripper_states"].append(obs["robot0_gripper_qpos"])
+        quat, proprio = obs["robot0_eef_quat"], obs_proprio(obs)
+        rec["ee_pos"].append(proprio[:3])
+        rec["ee_ori"].append(proprio[3:6])
+        rec["gripper_states"].append(proprio[6:])
         rec["joint_states"].append(obs["robot0_joint_pos"])
         rec["states"].append(env.get_state())
         rec["robot_states"].append(np.concatenate([obs["robot0_gripper_qpos"], obs["robot0_eef_pos"], quat]))

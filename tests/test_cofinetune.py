@@ -72,6 +72,57 @@ def test_q_never_sees_later_keyframes_or_actions(parts):
     assert not torch.equal(z(seq["ids"]), z(ids3))
 
 
+def test_proprio_state_tokens(parts, tmp_path):
+    """--proprio (a deviation): one state token after each keyframe's images carrying that step's
+    normalised 8-D proprio; the model embeds it through state_proj (a change reaches the state token and
+    everything after it, nothing before); pre-trained weights load with the projection fresh."""
+    from safetensors.torch import save_file
+    args = (parts.data, parts.stats, parts.text, parts.fast, parts.kf, parts.motion, parts.vocab)
+    ds, plain = C.WindowTokens(*args, proprio=True), C.WindowTokens(*args)[0]
+    seq = ds[0]
+    pos = (seq["seg"] == M.SEG_STATE).nonzero().flatten()
+    want = torch.from_numpy(parts.stats["proprio"].normalize(parts.data.proprio(0, [0, 10]))).float()   # (2, 8)
+    assert len(pos) == 2 and torch.allclose(seq["state"][pos], want)
+    assert seq["state"][seq["seg"] != M.SEG_STATE].abs().sum() == 0
+    assert seq["seg"][pos[0] + 1] == M.SEG_Q and seq["ids"][pos[0] - 1] == parts.vocab.special("EOI")
+    keep = seq["seg"] != M.SEG_STATE                                   # without them: the paper's layout
+    assert torch.equal(seq["ids"][keep], plain["ids"]) and torch.equal(seq["role"][keep], plain["role"])
+    batch = C.collate([seq, ds[5]], parts.vocab)
+    assert batch["state"].shape == (*batch["ids"].shape, 8)
+    cfg = dict(vocab_size=parts.vocab.size, D_m=parts.motion.D_m, d=32, layers=2, heads=2)
+    model = M.VLA(M.VLAConfig.tiny(**cfg, proprio_dim=8)).eval()
+    h = model(batch["ids"], batch["seg"], batch["state"])
+    moved = batch["state"].clone()
+    moved[0, pos[1]] += 0.5
+    h2 = model(batch["ids"], batch["seg"], moved)
+    assert torch.equal(h[0, :pos[1]], h2[0, :pos[1]]) and torch.equal(h[1], h2[1])
+    assert (h[0, pos[1]:] - h2[0, pos[1]:]).abs().amax(-1).min() > 0
+    loss, _ = C.cofinetune_loss(model, model(batch["ids"], batch["seg"], batch["state"]), batch)
+    loss.backward()
+    assert model.state_proj.weight.grad.abs().sum() > 0
+    # weights without the projection (a pre-training) load only where it may be new
+    save_file(M.VLA(M.VLAConfig.tiny(**cfg)).state_dict(), str(tmp_path / "model.safetensors"))
+    M.load_weights(tmp_path, model, new=("state_proj.",))
+    with pytest.raises(RuntimeError, match="state_proj"):
+        M.load_weights(tmp_path, model)
+    # the policy: the state of the observation's recorded proprio, at the state token, cache = no cache
+    policy = C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, _policy(parts).vqgan,
+                      {"N": 2, "args": {"q_every_keyframe": False}, "vla": {"proprio_dim": 8}})
+    seen, real = [], M.greedy_generate
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(M, "greedy_generate", lambda *a, **k: seen.append(a) or real(*a, **k))
+    obs = {**_obs(parts, t=10), "proprio": parts.data.proprio(0, [10])[0]}
+    chunks = []
+    for cache in (True, False):
+        policy.use_cache = cache
+        policy.reset()
+        chunks.append(policy.predict_action_chunk(obs, "pick up object a"))
+    monkeypatch.undo()
+    ids, seg, state = seen[0][1], seen[0][6], seen[0][7]
+    assert int((seg == M.SEG_STATE).sum()) == 1 and torch.allclose(state[seg == M.SEG_STATE][0], want[1])
+    np.testing.assert_array_equal(chunks[0], chunks[1])
+
+
 def test_kv_cache_decoding_matches_full_decoding():
     vocab = M.Vocab(30, 40, 20)
     model = _model(vocab, 8, seed=1).eval()

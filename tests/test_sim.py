@@ -216,6 +216,12 @@ def test_generated_file_passes_validation_and_reads_back(tmp_path):
         stored = f["data/demo_0/obs/agentview_rgb"][:]
         np.testing.assert_array_equal(stored, demo["obs"]["agentview_rgb"][:, ::-1, ::-1])  # upside down
         assert f["data/demo_0/dones"][-1] == 1 and f["data/demo_0/dones"][:-1].sum() == 0
+        rs = f["data/demo_0/robot_states"][:]                       # (T, 9): gripper_qpos, eef_pos, quat xyzw
+    # the policy's observation -> proprio mapping (--proprio) gives the recorded 8-D proprio, in its key order
+    got = np.stack([sim.obs_proprio({"robot0_gripper_qpos": r[:2], "robot0_eef_pos": r[2:5], "robot0_eef_quat": r[5:]})
+                    for r in rs])
+    np.testing.assert_allclose(got, sample["proprio"], atol=1e-6)
+    with h5py.File(path, "r") as f:
         np.testing.assert_allclose(f["data/demo_0"].attrs["init_state"], sim.get_suite("goal").get_init_state(0, 0, "train"))
     with pytest.raises(DataError):
         LiberoData(tmp_path / "nothing_here")
