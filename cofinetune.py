@@ -333,6 +333,8 @@ def main(argv=None):
                      f"these tokenizers/extractor give {asdict(vocab)} and D_m {motion.D_m}; use the same artefacts")
     else:
         cfg = P.build_model(args, vocab, motion.D_m, kf.codes_per_image)
+    if cfg.proprio_dim and not args.proprio:
+        sys.exit(f"error: {args.init_from} was co-fine-tuned with --proprio; pass --proprio to start from it")
     cfg.proprio_dim = len(stats["proprio"].q01) if args.proprio else 0
     dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe,
                            args.proprio)

@@ -664,8 +664,9 @@ def assemble(parts) -> dict:
         cols["ids"].append(ids)
         for k, v in (("seg", seg), ("role", role), ("chunk", chunk)):
             cols[k].append(torch.full_like(ids, v))
-        states.append(torch.as_tensor(np.asarray(state[0], np.float32)).view(len(ids), dim) if state
-                      else torch.zeros(len(ids), dim))
+        if dim:
+            states.append(torch.as_tensor(np.asarray(state[0], np.float32)).view(len(ids), dim) if state
+                          else torch.zeros(len(ids), dim))
     out = {k: torch.cat(v) for k, v in cols.items()}
     if dim:
         out["state"] = torch.cat(states)                                          # (L, P)

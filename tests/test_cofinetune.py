@@ -72,7 +72,7 @@ def test_q_never_sees_later_keyframes_or_actions(parts):
     assert not torch.equal(z(seq["ids"]), z(ids3))
 
 
-def test_proprio_state_tokens(parts, tmp_path):
+def test_proprio_state_tokens(parts, tmp_path, monkeypatch):
     """--proprio (a deviation): one state token after each keyframe's images carrying that step's
     normalised 8-D proprio; the model embeds it through state_proj (a change reaches the state token and
     everything after it, nothing before); pre-trained weights load with the projection fresh."""
@@ -109,7 +109,6 @@ def test_proprio_state_tokens(parts, tmp_path):
     policy = C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, _policy(parts).vqgan,
                       {"N": 2, "args": {"q_every_keyframe": False}, "vla": {"proprio_dim": 8}})
     seen, real = [], M.greedy_generate
-    monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr(M, "greedy_generate", lambda *a, **k: seen.append(a) or real(*a, **k))
     obs = {**_obs(parts, t=10), "proprio": parts.data.proprio(0, [10])[0]}
     chunks = []
@@ -117,7 +116,6 @@ def test_proprio_state_tokens(parts, tmp_path):
         policy.use_cache = cache
         policy.reset()
         chunks.append(policy.predict_action_chunk(obs, "pick up object a"))
-    monkeypatch.undo()
     ids, seg, state = seen[0][1], seen[0][6], seen[0][7]
     assert int((seg == M.SEG_STATE).sum()) == 1 and torch.allclose(state[seg == M.SEG_STATE][0], want[1])
     np.testing.assert_array_equal(chunks[0], chunks[1])
