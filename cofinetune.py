@@ -20,6 +20,7 @@ infer(obs) -> {"actions"}; observations in LIBERO's env format (images upside do
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -96,19 +97,23 @@ def collate(batch, vocab):
 
 
 def cofinetune_loss(model, h, batch, lambda1=0.1, lambda2=0.01):
-    """Eq. (3) from hidden states h (B, L, d). A λ of 0 skips its term (no gradient reaches it)."""
+    """Eq. (3) from hidden states h (B, L, d). A λ of 0 skips its term (no gradient reaches it).
+    Returns (total, per-term dict of detached tensors)."""
     ids, seg, role = batch["ids"], batch["seg"], batch["role"]
-    ce_a, n_a, acc_a = M.next_token_ce(model, h, ids, role, M.ROLE_ACTION)
-    total, terms = ce_a, {"ce_action": ce_a.item(), "acc_action": acc_a}
+    # Sec. 3.4, Eq. (3): Σ_j CE(Â_q^j, A_q^j) + λ1 ||ẑ_m − z_m(V_{1:f})||² + λ2 Σ_j CE(ṽ̂_q^j, ṽ_q^j)
+    ce_a, _, acc_a = M.next_token_ce(model, h, ids, role, M.ROLE_ACTION)    # Σ_j CE(Â_q^j, A_q^j), token mean
+    total, terms = ce_a, {"ce_action": ce_a.detach(), "acc_action": acc_a}
     if lambda1:
-        z_hat = model.motion_head(h[seg == M.SEG_Q]).float()                # (total Q, D_m), row-major = sequence order
+        z_hat = model.motion_head(h[seg == M.SEG_Q]).float()                # ẑ_m (total Q, D_m), sequence order
+        # Deviation [zm-standardised]: standardised z_m, squared error averaged over D_m (λ1 weighs a
+        # per-dimension MSE of unit-variance targets, not the sum over D_m)
         mse = F.mse_loss(z_hat, batch["z_m"])
-        total = total + lambda1 * mse
-        terms["mse"] = mse.item()
+        total = total + lambda1 * mse                                       # + λ1 ||ẑ_m − z_m(V_{1:f})||²
+        terms["mse"] = mse.detach()
     if lambda2:
         ce_v, _, acc_v = M.next_token_ce(model, h, ids, role, M.ROLE_KEYFRAME)
-        total = total + lambda2 * ce_v
-        terms.update(ce_keyframe=ce_v.item(), acc_keyframe=acc_v)
+        total = total + lambda2 * ce_v                                      # + λ2 Σ_j CE(ṽ̂_q^j, ṽ_q^j)
+        terms.update(ce_keyframe=ce_v.detach(), acc_keyframe=acc_v)
     return total, terms
 
 
@@ -119,6 +124,9 @@ def _rotate(img):
     return np.ascontiguousarray(np.asarray(img)[::-1, ::-1])  # LIBERO env images are upside down
 
 
+# Deviation [history-context]: at each re-plan the context keeps N − 1 previous (keyframe, executed chunk)
+# pairs, the training layout [T, ṽ^1, Q, A^1, ṽ^2]; the paper's inference context (SPEC §3) is the same
+# history window of 2, stated for the official model, not in the paper itself.
 class Policy:
     """Closed-loop CoWVLA policy. At each re-plan the context is the instruction, up to `history`
     previous (keyframe, executed chunk) pairs, the current keyframe (both cameras) and Q; action
@@ -161,6 +169,7 @@ class Policy:
         self.use_cache = True
         self.reset()
 
+    # Deviation [constrained-decoding]: --decoding constrained (off by default) is not in the paper.
     def action_grammar(self, out: list[int]) -> torch.Tensor:
         """Allowed ids after `out` (constrained decoding): action ids whose coefficients, placed at the
         next flat positions, neither overshoot l_a * D nor leave the fitted per-position ranges; EOA
@@ -178,23 +187,28 @@ class Policy:
     @classmethod
     def load(cls, run_dir, device="auto", **kw) -> "Policy":
         """One co-fine-tuned run directory, or several (a list or 'A,B,...': a seed ensemble decoding
-        with the members' mean token probabilities; they must share tokenizers, VQGAN and layout)."""
+        with the members' mean token probabilities; they must share tokenizers, VQGAN and layout).
+        A run directory is self-contained (lerobot's pretrained_model/): weights, config and, copied in
+        at training time, the tokenizers (text, FAST, normalisation stats) and the VQGAN it needs, so it
+        loads from any working directory and after being moved or copied to another machine."""
         device = M.pick_device(device)
         dirs = run_dirs(run_dir)
         cfgs = [M.load_config(d) for d in dirs]
-        cfg, a = cfgs[0], cfgs[0]["args"]
-        shared = lambda c: (c["args"]["tokenizers"], c["args"]["vqgan"], c["vocab"], c["N"],
-                            c["args"]["q_every_keyframe"], c["vla"].get("proprio_dim", 0))
-        for d, c in zip(dirs[1:], cfgs[1:]):
-            if shared(c) != shared(cfg):
+        assets = [policy_assets(d, c) for d, c in zip(dirs, cfgs)]
+        cfg = cfgs[0]
+        shared = lambda c, a: (asset_digest(*a), c["vocab"], c["N"], c["args"]["q_every_keyframe"],
+                               c["vla"].get("proprio_dim", 0))
+        for d, c, a in zip(dirs[1:], cfgs[1:], assets[1:]):
+            if shared(c, a) != shared(cfg, assets[0]):
                 raise D.DataError(f"{d}: an ensemble's runs must share tokenizers, VQGAN, vocabulary, N, Q "
-                                  f"layout and proprio; {dirs[0]} has {shared(cfg)}, this one {shared(c)}")
+                                  f"layout and proprio; {dirs[0]} has {shared(cfg, assets[0])}, this one {shared(c, a)}")
         models = [M.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval()
                   for d, c in zip(dirs, cfgs)]
         model = models[0] if len(models) == 1 else models
-        text, fast = TK.TextTokenizer.load(a["tokenizers"]), TK.FASTTokenizer.load(a["tokenizers"])
-        stats = D.load_stats(Path(a["tokenizers"]) / "stats.json")
-        vqgan = TK.load_vqgan(a["vqgan"], device)
+        tok_dir, vq_dir = assets[0]
+        text, fast = TK.TextTokenizer.load(tok_dir), TK.FASTTokenizer.load(tok_dir)
+        stats = D.load_stats(tok_dir / "stats.json")
+        vqgan = TK.load_vqgan(vq_dir, device)
         return cls(model, M.Vocab(**cfg["vocab"]), text, fast, stats, vqgan, cfg, device=device, **kw)
 
     def reset(self):
@@ -268,6 +282,50 @@ class Policy:
         return {"actions": self.predict_action_chunk(obs, instruction)}
 
 
+POLICY_ASSETS = {"tokenizers": ("config.json", "fast.json", "fast.model", "stats.json", "text.model"),
+                 "vqgan": ("config.json", "model.safetensors")}
+
+
+def bundle_policy_assets(out: Path, tokenizers, vqgan) -> dict:
+    """Copy what Policy.load needs besides the VLA's weights into the run directory (OUT/tokenizers,
+    OUT/vqgan; each written to a temporary folder and renamed) -> the relative paths for config.json."""
+    import shutil
+    rel = {}
+    for name, src in (("tokenizers", Path(tokenizers)), ("vqgan", Path(vqgan))):
+        dst, tmp = out / name, out / f".{name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for f in POLICY_ASSETS[name]:
+            if (src / f).exists():
+                shutil.copy2(src / f, tmp / f)
+        shutil.rmtree(dst, ignore_errors=True)
+        tmp.rename(dst)
+        rel[name] = name
+    return rel
+
+
+def policy_assets(run_dir, cfg: dict) -> tuple[Path, Path]:
+    """(tokenizers dir, VQGAN dir) of a run: the copies inside it (config["policy_assets"], relative to
+    the run directory), or, for runs trained before the copies existed, the training's own paths."""
+    rel = cfg.get("policy_assets")
+    if rel:
+        return Path(run_dir) / rel["tokenizers"], Path(run_dir) / rel["vqgan"]
+    return Path(cfg["args"]["tokenizers"]), Path(cfg["args"]["vqgan"])
+
+
+def asset_digest(*dirs) -> str:
+    """A content hash of the policy assets in `dirs` (ensemble members must share them)."""
+    import hashlib
+    h = hashlib.sha1()
+    for d in dirs:
+        for f in sorted(Path(d).iterdir()):
+            if f.is_file() and f.suffix in (".json", ".model", ".safetensors"):
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# Deviation [seed-ensemble]: several run directories decode as one ensemble (not in the paper; opt-in).
 def run_dirs(run_dir) -> list[str]:
     """A run directory, a list of them, or 'A,B,...' -> list of directories (an ensemble if several)."""
     dirs = list(run_dir) if isinstance(run_dir, (list, tuple)) else str(run_dir).split(",")
@@ -306,14 +364,16 @@ def main(argv=None):
     g.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
     g.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
     g.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
+    g.add_argument("--motion-span", choices=("window", "clip"), default="window",
+                   help="Q's target z_m(V_{1:f}): window = f frames over the N·l_a steps the window covers (Eq. 3, "
+                        "default; the extractor's z_m_span<N·l_a> export); clip = the extractor's training span "
+                        "from the window's start (100 steps: motion past the window's last action)")
     g.add_argument("--proprio", action="store_true",
                    help="a state token after every keyframe: the robot's normalised 8-D proprio (ee_pos, ee_ori, "
                         "gripper), linearly embedded (a deviation, README; the paper's policy sees images only)")
     args = P.parse_vla_args(p, argv)
     if args.bench:
         return bench()
-    for k in ("tokenizers", "vqgan"):  # the policy finds its tokenizers through config.json
-        setattr(args, k, str(Path(getattr(args, k)).resolve()))
 
     rank, world, local = M.setup_distributed()
     M.seed_everything(args.seed + rank)
@@ -321,6 +381,10 @@ def main(argv=None):
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = P.load_artifacts(args)
+        if args.motion_span == "window":  # Sec. 3.4, Eq. (3): z_m(V_{1:f}) of the window's own N·l_a steps
+            motion = M.MotionCache(args.extractor, span=args.N * fast.l_a)
+        # Deviation [clip-span]: --motion-span clip (not the default) supervises Q with the extractor's
+        # 100-step training clip from the window's start, motion past the window's last action.
         P.check_artifacts(data, kf, motion)
         stats = D.load_stats(Path(args.tokenizers) / "stats.json")
         init = None if args.init_from == "none" else M.load_config(args.init_from)
@@ -340,14 +404,16 @@ def main(argv=None):
                            args.proprio)
     instructions = data.instructions
     config = {"stage": "cofinetune", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args), "N": args.N,
-              "l_a": fast.l_a, "frames": motion.frames, "span": motion.span, "world_size": world,
+              "l_a": fast.l_a, "frames": motion.frames, "span": motion.span, "motion_span": args.motion_span,
+              "world_size": world,
               "instructions": instructions, "default_instruction": instructions[0] if len(instructions) == 1 else ""}
     if rank == 0:
         print(json.dumps(config, indent=1, default=str))
+        config["policy_assets"] = bundle_policy_assets(Path(args.out), args.tokenizers, args.vqgan)
     model = M.VLA(cfg).to(device)
     if init is not None:  # pre-training has no state tokens: the proprio projection starts fresh
         M.load_weights(args.init_from, model, device, new=("state_proj.",))
-    P.train_vla(args, model, dataset, lambda b: collate(b, vocab),
+    P.train_vla(args, model, dataset, functools.partial(collate, vocab=vocab),
                 lambda m, h, b: cofinetune_loss(m, h, b, args.lambda1, args.lambda2),
                 config, (rank, world, local), device, "cofinetune")
 

@@ -478,14 +478,17 @@ def progress_bar(iterable=None, **kw):
 #   16 frames over 6 keyframes).
 #   ClipView / PretrainView: starts s = 0, stride, ... <= max(0, T - 1 - span).
 #   WindowView: starts s = 0, stride, ... <= T - 1; chunk j covers steps s + j l_a .. s + (j+1) l_a - 1,
-#   keyframe j is step s + j l_a; steps past the episode end are padded and masked. Its z_m target is
-#   the clip starting at s (same span as pre-training, so both stages regress the same quantity).
+#   keyframe j is step s + j l_a; steps past the episode end are padded and masked. Its z_m target
+#   (Eq. 3's z_m(V_{1:f})) is the window's own motion: f frames over the N l_a steps from s
+#   (cofinetune.py --motion-span window, the default; --motion-span clip: pre-training's 100-step clip).
 
-def frames_to_tensor(frames: np.ndarray, size: int | None = None) -> torch.Tensor:
-    """(n, H, W, 3) uint8 -> (n, 3, size, size) float in [-1, 1] (bilinear, antialiased resize)."""
+def frames_to_tensor(frames: np.ndarray, size: int | tuple | None = None) -> torch.Tensor:
+    """(n, H, W, 3) uint8 -> (n, 3, size, size) (or (n, 3, *size) for a (height, width) pair) float in
+    [-1, 1] (bilinear, antialiased resize)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # (n, 3, H, W)
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    hw = None if size is None else (tuple(size) if isinstance(size, (tuple, list)) else (size, size))
+    if hw is not None and tuple(x.shape[-2:]) != hw:
+        x = F.interpolate(x, size=hw, mode="bilinear", antialias=True, align_corners=False)
     return (x / 127.5 - 1.0).clamp(-1, 1)
 
 
@@ -584,11 +587,11 @@ class WindowView(_View):
 
 
 def make_loader(view: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0,
-                workers: int = 0, drop_last: bool = False, sampler=None) -> DataLoader:
+                workers: int = 0, drop_last: bool = False, sampler=None, collate_fn=None) -> DataLoader:
     """A DataLoader whose order depends only on `seed` (files are reopened inside each worker)."""
     g = torch.Generator().manual_seed(seed)
     return DataLoader(view, batch_size=batch_size, shuffle=shuffle and sampler is None, generator=g,
-                      sampler=sampler, num_workers=workers, drop_last=drop_last,
+                      sampler=sampler, num_workers=workers, drop_last=drop_last, collate_fn=collate_fn,
                       persistent_workers=workers > 0)
 
 

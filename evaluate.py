@@ -94,7 +94,10 @@ def run_episode(job: dict) -> dict:
     _, get_suite, make_env = env_backend(job["env"])
     suite = get_suite(job["suite"])
     env = make_env(suite.name, job["task"], job["camera_size"])
-    obs = env.set_init_state(job["trial"])
+    # test: trial i from the task's i-th official init state; val: validation start state i (a seed stream
+    # apart from the test states and the demonstrations'), for choosing among variants
+    val = job.get("init_states", "test") == "val"
+    obs = env.set_val_state(job["trial"]) if val else env.set_init_state(job["trial"])
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
@@ -166,7 +169,7 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
-             perturb=0.0, decoding="free") -> dict:
+             perturb=0.0, decoding="free", init_states="test") -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
@@ -178,7 +181,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     settings = {"policy": policy_fingerprint(policy_dir), "env": env, "camera_size": camera_size,
                 "max_steps": max_steps, "replan": replan, "history": history,
                 "imagine": imagine, **({"perturb": perturb} if perturb else {}),  # older journals still resume
-                **({"decoding": decoding} if decoding != "free" else {})}
+                **({"decoding": decoding} if decoding != "free" else {}),
+                **({"init_states": init_states} if init_states != "test" else {})}
     jobs = []
     for su, ids in plan:
         for n, k in enumerate(ids):
@@ -186,7 +190,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
                 video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and n < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": camera_size,
                              "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps,
-                             "perturb": perturb})
+                             "perturb": perturb, "init_states": init_states})
     out.mkdir(parents=True, exist_ok=True)
     journal = out / "episodes.jsonl"
     done = _read_journal(journal, settings) if resume else {}
@@ -222,8 +226,10 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     results.sort(key=lambda r: order[_episode_key(r)])
     info = summarise(results)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
-                resumed_episodes=len(jobs) - len(todo), decoding=decoding,
-                protocol=f"trial i from init state i; {SETTLE_STEPS} no-op settling steps; success = done"
+                resumed_episodes=len(jobs) - len(todo), decoding=decoding, init_states=init_states,
+                protocol=(f"trial i from init state i" if init_states == "test" else
+                          "trial i from validation start state i (not the test init states)")
+                         + f"; {SETTLE_STEPS} no-op settling steps; success = done"
                          + (f"; executed actions perturbed (--perturb {perturb})" if perturb else ""))
     (out / "eval_info.json").write_text(json.dumps(info, indent=1))
     (out / "results.md").write_text(markdown_table(info))
@@ -303,6 +309,8 @@ def markdown_table(info: dict) -> str:
     o = info["overall"]
     lines.append(f"| **all** | {o['success']} | {o['n']} | {o['pc_success']:.1f}% (suite average "
                  f"{o['avg_suite_success']:.1f}%) |")
+    if info.get("init_states") == "val":
+        lines += ["", "Start states: validation (`--init-states val`), not the test init states."]
     modes = sorted({m for t in info["per_task"] for m in t.get("failure_modes", {})})
     if modes:  # failure anatomy (embedded benchmark): episodes per failure mode, sim.FAILURE_MODES
         lines += ["", "| suite | task | failures | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
@@ -504,6 +512,10 @@ def main(argv=None):
                    help="action decoding: free (any action ids until end-of-action; default, as every recorded "
                         "result) or constrained to FAST's grammar (exactly l_a*D DCT coefficients per chunk; "
                         "measured: no gain, README)")
+    p.add_argument("--init-states", choices=("test", "val"), default="test",
+                   help="start states: test = the official init states (trial i from state i; LIBERO's protocol, "
+                        "report these once per chosen recipe); val = validation start states from a seeded stream "
+                        "apart from the test states and the demonstrations' (choose flags, seeds, steps on these)")
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")
@@ -524,7 +536,7 @@ def main(argv=None):
             sys.exit(f"error: {d}/config.json not found — train a policy with cofinetune.py first")
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history, args.perturb, args.decoding)
+                    args.history, args.perturb, args.decoding, args.init_states)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

@@ -343,6 +343,15 @@ class LiberoEnv:
         self._fresh = False
         return self.env.set_init_state(state)
 
+    def set_val_state(self, i: int) -> dict:
+        """Validation start state i (evaluate.py --init-states val): LIBERO's own placement samplers
+        under the seed val_seed(suite, task, i), a stream apart from the demonstrations' (train_seed)
+        and from the 50 official init states, which stay the test states."""
+        self.seed(val_seed(self.suite.name, self.task_id, i))
+        obs = self.reset()
+        self._fresh = False
+        return obs
+
     def step(self, action):
         a = np.asarray(action, float).ravel()
         if a.shape != (7,):
@@ -748,6 +757,11 @@ def scripted_expert(env: LiberoEnv, rng: np.random.Generator | None = None) -> P
 def train_seed(suite: str, task_id: int, attempt: int, seed: int = 0) -> int:
     """The placement seed of demo attempt `attempt`: a stream apart from the 50 evaluation states."""
     return zlib.crc32(f"train/{suite}/{task_id}/{attempt}/{seed}".encode())
+
+
+def val_seed(suite: str, task_id: int, i: int) -> int:
+    """The placement seed of validation start state i: apart from train_seed's stream and the init files."""
+    return zlib.crc32(f"val/{suite}/{task_id}/{i}".encode())
 
 
 def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None = None,

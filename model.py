@@ -116,6 +116,23 @@ def resume(out, model: torch.nn.Module, opt, enabled: bool):
     return state["step"], state
 
 
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.AdamW:
+    """AdamW with two parameter groups (nanoGPT's configure_optimizers, UniVLA's trainer): weight decay
+    only on the weight matrices of linear, convolution and attention projections; none on norms, biases,
+    embeddings (the VLA's token table, which holds Q's row), learned queries and frame embeddings."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            matrix = (isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and name == "weight") or \
+                     (isinstance(module, nn.MultiheadAttention) and name.endswith("proj_weight"))
+            (decay if matrix else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+# Deviation [ema]: --ema, off by default, is an option the paper does not describe.
 class WeightEMA:
     """--ema (not in the paper): an exponential moving average of the weights, updated after every
     optimiser step, w_ema <- d w_ema + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) after n updates
@@ -176,36 +193,57 @@ class RunLog:
 
 @dataclass
 class ExtractorConfig:
+    """The full default is the paper's VidTwin LME (SPEC §1 "The paper's scale"): 16 frames at 224²,
+    z = 64 x 16 x 7 x 7, z_s 4 x 16 x 7 x 7 (n_q = 16), z_m^h, z_m^w 8 x 16 x 7 (D_m = 1792), and VidTwin's
+    Q-Former (16 queries, hidden 64, 6 layers, 8 heads). `tiny` is a CPU-sized config."""
     frames: int = 16           # f
-    image_size: int = 128      # H = W
+    image_size: int = 224      # H
+    image_width: int = 0       # W (0: W = H, square frames)
     ch: int = 64               # per-frame conv encoder width
-    down: int = 3              # stride-2 stages: h = H / 2**down
+    down: int = 5              # stride-2 stages: h = H / 2**down (224 -> 7)
     d_z: int = 64              # channels of z
-    n_q: int = 4               # Q-Former queries (<= f): z_s has n_q entries along time
+    n_q: int = 16              # Q-Former queries (<= f): z_s has n_q entries along time
     d_q: int = 64              # Q-Former width
-    qformer_layers: int = 4    # cross-attention every other layer (BLIP-2)
-    heads: int = 4
+    qformer_layers: int = 6    # cross-attention every other layer (BLIP-2)
+    heads: int = 8
     d_s: int = 4               # channels of z_s
-    s_down: int = 1            # stride-2 stages from z to z_s: h_s = h / 2**s_down
+    s_down: int = 0            # stride-2 stages from z to z_s: h_s = h / 2**s_down
     d_m: int = 8               # channels of z_m^h, z_m^w
-    m_down: int = 1            # stride-2 stages from z to z': h_m = h / 2**m_down
+    m_down: int = 0            # stride-2 stages from z to z': h_m = h / 2**m_down
     motion_input: str = "frames"  # "frames" (paper: z') or "diff" (summary: z'[t] - z'[t-1])
+    latent: str = "split"      # "split" (paper: z_s + z_m) or "plain" (appendix Table 4: one video-VAE latent)
+
+    @property
+    def hw(self) -> tuple:
+        return self.image_size, self.image_width or self.image_size      # (H, W)
 
     @property
     def h(self):
-        return self.image_size // 2 ** self.down
+        return self.hw[0] // 2 ** self.down
+
+    @property
+    def w(self):
+        return self.hw[1] // 2 ** self.down
 
     @property
     def h_s(self):
         return self.h // 2 ** self.s_down
 
     @property
+    def w_s(self):
+        return self.w // 2 ** self.s_down
+
+    @property
     def h_m(self):
         return self.h // 2 ** self.m_down
 
     @property
+    def w_m(self):
+        return self.w // 2 ** self.m_down
+
+    @property
     def D_m(self):
-        return self.frames * self.d_m * (self.h_m + self.h_m)  # f * d_m * (h_m + w_m)
+        return self.frames * self.d_m * (self.h_m + self.w_m)  # Sec. 3.2: D_m = f * d_m * (h_m + w_m)
 
     @classmethod
     def tiny(cls, **kw):
@@ -245,11 +283,13 @@ class TemporalMix(nn.Module):
 
 class QFormer(nn.Module):
     """BLIP-2 Q-Former: n_q learnable queries; each layer = self-attention over the queries,
-    cross-attention to the inputs (every other layer), MLP; pre-norm residuals."""
+    cross-attention to the inputs (every other layer), MLP; pre-norm residuals. The inputs get a
+    learned frame (time) embedding, so cross-attention knows the order of the f frames."""
 
-    def __init__(self, n_q, d, d_in, layers, heads):
+    def __init__(self, n_q, d, d_in, layers, heads, frames):
         super().__init__()
         self.queries = nn.Parameter(torch.randn(n_q, d) * 0.02)
+        self.frame_embed = nn.Parameter(torch.randn(frames, d) * 0.02)
         self.inp = nn.Linear(d_in, d)
         self.self_attn = nn.ModuleList(nn.MultiheadAttention(d, heads, batch_first=True) for _ in range(layers))
         self.cross_attn = nn.ModuleList(nn.MultiheadAttention(d, heads, batch_first=True) if i % 2 == 0 else None
@@ -259,8 +299,8 @@ class QFormer(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(2 * layers))
 
     def forward(self, x):                                  # x: (n, f, d_in) -> (n, n_q, d)
-        x = self.inp(x)
-        q = self.queries.expand(len(x), -1, -1)
+        x = self.inp(x) + self.frame_embed[: x.shape[1]]   # (n, f, d)
+        q = self.queries.expand(len(x), -1, -1)            # (n, n_q, d)
         for i, (sa, ca, mlp) in enumerate(zip(self.self_attn, self.cross_attn, self.mlp)):
             h = self.norms[2 * i](q)
             q = q + sa(h, h, h, need_weights=False)[0]
@@ -298,34 +338,46 @@ def hw_pool(zp):
 
 class LatentMotionExtractor(nn.Module):
     """VidTwin-style video VAE: clip V (B, f, 3, H, W) -> z (B, d_z, f, h, w) -> structure z_s and
-    motion z_m; decoder sums the upsampled latents and reconstructs V̂ (Sec. 3.2, Eq. 1)."""
+    motion z_m; decoder sums the upsampled latents and reconstructs V̂ (Sec. 3.2, Eq. 1).
+    With cfg.latent == "plain" (appendix Table 4): no structure/motion split; one Gaussian latent of
+    the same size D_m (per frame d_m (h_m + w_m) values, a linear map of z') is all the decoder sees."""
 
     def __init__(self, cfg: ExtractorConfig):
         super().__init__()
         self.cfg = c = cfg
         assert c.n_q <= c.frames, "the Q-Former has n_q <= f queries"
+        if c.latent not in ("split", "plain"):
+            raise ValueError(f"ExtractorConfig.latent must be 'split' or 'plain', got {c.latent!r}")
         # encoder: per-frame spatial downsampling + temporal mixing
+        # Deviation [conv-extractor]: a conv encoder/decoder with temporal conv mixing instead of VidTwin's
+        # transformer backbone; the Q-Former, the H/W means and the summed decoder follow the paper.
         enc = [nn.Conv2d(3, c.ch, 3, padding=1)]  # residual blocks only below full resolution (CPU cost)
         for i in range(c.down):
             enc += [nn.Conv2d(c.ch, c.ch, 3, stride=2, padding=1), ConvBlock(c.ch)]
         enc += [_gn(c.ch), nn.SiLU(), nn.Conv2d(c.ch, c.d_z, 3, padding=1)]
         self.frame_encoder = nn.Sequential(*enc)
         self.temporal = TemporalMix(c.d_z)
-        # structure branch: Q-Former along time per location, then spatial reduction -> (mean, logvar)
-        self.qformer = QFormer(c.n_q, c.d_q, c.d_z, c.qformer_layers, c.heads)
-        self.to_s = _down(c.d_q, 2 * c.d_s, c.s_down)
-        # motion branch: conv reduction z -> z', then H / W means -> (mean, logvar) of z_m^h, z_m^w
-        self.to_m = _down(c.d_z, c.d_z, c.m_down)
-        self.m_h = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
-        self.m_w = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
-        # decoder: upsample each latent to (d_z, f, h, w), broadcast, sum, decode per frame
-        self.s_time = nn.Linear(c.n_q, c.frames)
-        up = [nn.Conv2d(c.d_s, c.d_z, 3, padding=1)]
-        for _ in range(c.s_down):
-            up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c.d_z, c.d_z, 3, padding=1), nn.SiLU()]
-        self.s_up = nn.Sequential(*up)
-        self.mh_up = nn.Conv1d(c.d_m, c.d_z * 2 ** c.m_down, 1)  # channels x upsampling factor along w
-        self.mw_up = nn.Conv1d(c.d_m, c.d_z * 2 ** c.m_down, 1)
+        self.to_m = _down(c.d_z, c.d_z, c.m_down)  # conv reduction z -> z' (both latent kinds)
+        r = 2 ** c.m_down
+        if c.latent == "plain":
+            per_frame = c.d_m * (c.h_m + c.w_m)                                # D_m / f
+            self.to_plain = nn.Linear(c.d_z * c.h_m * c.w_m, 2 * per_frame)   # z' -> (mean, logvar)
+            self.plain_up = nn.Linear(per_frame, c.d_z * c.h * c.w)
+        else:
+            # structure branch: Q-Former along time per location, then spatial reduction -> (mean, logvar)
+            self.qformer = QFormer(c.n_q, c.d_q, c.d_z, c.qformer_layers, c.heads, c.frames)
+            self.to_s = _down(c.d_q, 2 * c.d_s, c.s_down)
+            # motion branch: H / W means of z' -> (mean, logvar) of z_m^h, z_m^w
+            self.m_h = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
+            self.m_w = nn.Conv1d(c.d_z, 2 * c.d_m, 1)
+            # decoder: upsample each latent to (d_z, f, h, w), broadcast, sum, decode per frame
+            self.s_time = nn.Linear(c.n_q, c.frames)
+            up = [nn.Conv2d(c.d_s, c.d_z, 3, padding=1)]
+            for _ in range(c.s_down):
+                up += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c.d_z, c.d_z, 3, padding=1), nn.SiLU()]
+            self.s_up = nn.Sequential(*up)
+            self.mh_up = nn.Conv1d(c.d_m, c.d_z * r, 1)  # channels x upsampling factor along w
+            self.mw_up = nn.Conv1d(c.d_m, c.d_z * r, 1)  # channels x upsampling factor along h
         self.dec_temporal = TemporalMix(c.d_z)
         dec = [nn.Conv2d(c.d_z, c.ch, 3, padding=1)]
         for _ in range(c.down):
@@ -355,74 +407,119 @@ class LatentMotionExtractor(nn.Module):
         s = s.view(B, self.cfg.n_q, *s.shape[1:]).transpose(1, 2)                  # (B, 2 d_s, n_q, h_s, w_s)
         return _gaussian(s)
 
+    def reduce(self, z):
+        """The motion branch's conv reduction: z (B, d_z, f, h, w) -> z' (B, d_z, f, h_m, w_m)."""
+        B, C, f = z.shape[:3]
+        zp = self.to_m(z.transpose(1, 2).flatten(0, 1))                            # (B f, C, h_m, w_m)
+        return zp.view(B, f, C, *zp.shape[-2:]).transpose(1, 2)                    # (B, C, f, h_m, w_m)
+
     def motion(self, z):
         """z -> posteriors of z_m^h (B, d_m, f, w_m) and z_m^w (B, d_m, f, h_m), each (mean, logvar)."""
-        B, C, f, h, w = z.shape
-        if self.cfg.motion_input == "diff":  # summary variant: temporal differences, zero at t = 0
-            z = torch.cat([torch.zeros_like(z[:, :, :1]), z[:, :, 1:] - z[:, :, :-1]], 2)
-        zp = self.to_m(z.transpose(1, 2).flatten(0, 1))                            # (B f, C, h_m, w_m)  z'
-        zp = zp.view(B, f, C, *zp.shape[-2:]).transpose(1, 2)                      # (B, C, f, h_m, w_m)
-        m_h, m_w = hw_pool(zp)
+        B, C, f = z.shape[:3]
+        zp = self.reduce(z)                                                        # z' (B, C, f, h_m, w_m)
+        if self.cfg.motion_input == "diff":  # summary variant: temporal differences of z', zero at t = 0
+            zp = torch.cat([torch.zeros_like(zp[:, :, :1]), zp[:, :, 1:] - zp[:, :, :-1]], 2)
+        m_h, m_w = hw_pool(zp)                         # Sec. 3.2: mu_h(z') (B, C, f, w_m), mu_w(z') (B, C, f, h_m)
         stats_h = self.m_h(m_h.flatten(2)).view(B, -1, f, m_h.shape[-1])           # (B, 2 d_m, f, w_m)
         stats_w = self.m_w(m_w.flatten(2)).view(B, -1, f, m_w.shape[-1])           # (B, 2 d_m, f, h_m)
         return _gaussian(stats_h), _gaussian(stats_w)
 
+    def plain(self, z):
+        """Appendix Table 4's latent: z -> posterior (mean, logvar) of z_v, each (B, D_m / f, f)."""
+        zp = self.reduce(z).transpose(1, 2).flatten(2)                             # (B, f, d_z h_m w_m)
+        return _gaussian(self.to_plain(zp).transpose(1, 2))                       # (B, D_m / f, f) each
+
+    def posteriors(self, z) -> dict:
+        """z -> {latent name: (mean, logvar)}: z_s, z_m^h, z_m^w (split) or z_v (plain)."""
+        if self.cfg.latent == "plain":
+            return {"z_v": self.plain(z)}
+        (h, w) = self.motion(z)
+        return {"z_s": self.structure(z), "z_m^h": h, "z_m^w": w}
+
+    def motion_target(self, z) -> torch.Tensor:
+        """z -> (B, D_m): the posterior mean that supervises Q downstream (z_m, or z_v for plain)."""
+        if self.cfg.latent == "plain":
+            return self.plain(z)[0].flatten(1)
+        (mh, _), (mw, _) = self.motion(z)
+        return self.flatten_motion(mh, mw)
+
     @torch.no_grad()
     def encode_motion(self, clip):
         """clip (B, f, 3, H, W) in [-1, 1] -> z_m (B, D_m): posterior means of z_m^h, z_m^w, flattened."""
-        (mh, _), (mw, _) = self.motion(self.encode_z(clip))
-        return self.flatten_motion(mh, mw)
+        return self.motion_target(self.encode_z(clip))
 
     def flatten_motion(self, m_h, m_w):
         return torch.cat([m_h.flatten(1), m_w.flatten(1)], 1)                      # (B, D_m)
 
     def split_motion(self, z_m):
+        """(B, D_m) -> z_m^h (B, d_m, f, w_m), z_m^w (B, d_m, f, h_m): the inverse of flatten_motion."""
         c = self.cfg
-        n = c.d_m * c.frames * c.h_m
-        return z_m[:, :n].view(-1, c.d_m, c.frames, c.h_m), z_m[:, n:].view(-1, c.d_m, c.frames, c.h_m)
+        n = c.d_m * c.frames * c.w_m
+        return z_m[:, :n].view(-1, c.d_m, c.frames, c.w_m), z_m[:, n:].view(-1, c.d_m, c.frames, c.h_m)
 
     # -- decoder ------------------------------------------------------------------------------
     def decode(self, z_s, z_m):
-        """z_s (B, d_s, n_q, h_s, w_s) and z_m (B, D_m) (possibly from different clips) -> V̂ (B, f, 3, H, W)."""
+        """z_s (B, d_s, n_q, h_s, w_s) and z_m (B, D_m) (possibly from different clips) -> V̂ (B, f, 3, H, W).
+        Plain latent: z_s is None and z_m is z_v (B, D_m)."""
         c = self.cfg
-        B = z_s.shape[0]
-        m_h, m_w = self.split_motion(z_m)
-        s = self.s_time(z_s.transpose(2, -1)).transpose(2, -1)                     # (B, d_s, f, h_s, w_s)
-        s = self.s_up(s.transpose(1, 2).flatten(0, 1))                             # (B f, d_z, h, w)
-        s = s.view(B, c.frames, c.d_z, c.h, c.h).transpose(1, 2)                   # (B, d_z, f, h, w)
-        r = 2 ** c.m_down
-        u_h = self.mh_up(m_h.flatten(2)).view(B, c.d_z, r, c.frames, c.h_m)        # (B, d_z, r, f, w_m)
-        u_h = u_h.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, 1, c.h)       # (B, d_z, f, 1, w)
-        u_w = self.mw_up(m_w.flatten(2)).view(B, c.d_z, r, c.frames, c.h_m)
-        u_w = u_w.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, c.h, 1)       # (B, d_z, f, h, 1)
-        z = self.dec_temporal(s + u_h + u_w)                                       # broadcast, sum: (B, d_z, f, h, w)
+        B = z_m.shape[0]
+        if c.latent == "plain":
+            z = self.plain_up(z_m.view(B, -1, c.frames).transpose(1, 2))           # (B, f, d_z h w)
+            z = z.view(B, c.frames, c.d_z, c.h, c.w).transpose(1, 2)               # (B, d_z, f, h, w)
+        else:
+            m_h, m_w = self.split_motion(z_m)
+            s = self.s_time(z_s.transpose(2, -1)).transpose(2, -1)                 # (B, d_s, f, h_s, w_s)
+            s = self.s_up(s.transpose(1, 2).flatten(0, 1))                         # (B f, d_z, h, w)
+            s = s.view(B, c.frames, c.d_z, c.h, c.w).transpose(1, 2)               # (B, d_z, f, h, w)
+            r = 2 ** c.m_down
+            u_h = self.mh_up(m_h.flatten(2)).view(B, c.d_z, r, c.frames, c.w_m)    # (B, d_z, r, f, w_m)
+            u_h = u_h.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, 1, c.w)   # (B, d_z, f, 1, w)
+            u_w = self.mw_up(m_w.flatten(2)).view(B, c.d_z, r, c.frames, c.h_m)    # (B, d_z, r, f, h_m)
+            u_w = u_w.permute(0, 1, 3, 4, 2).reshape(B, c.d_z, c.frames, c.h, 1)   # (B, d_z, f, h, 1)
+            z = s + u_h + u_w                                                      # Sec. 3.2: broadcast, sum
+        z = self.dec_temporal(z)                                                   # (B, d_z, f, h, w)
         x = self.frame_decoder(z.transpose(1, 2).flatten(0, 1))                    # (B f, 3, H, W)
-        return x.view(B, c.frames, 3, c.image_size, c.image_size)
+        return x.view(B, c.frames, 3, *c.hw)
 
     def forward(self, clip, sample=True):
-        """Returns V̂, KL, and the latents (posterior samples when sample=True, else means)."""
-        z = self.encode_z(clip)
-        (s_mu, s_lv), ((h_mu, h_lv), (w_mu, w_lv)) = self.structure(z), self.motion(z)
+        """Returns V̂, KL, and the latents z_s, z_m (posterior samples when sample=True, else means;
+        z_s is None and z_m is z_v for the plain latent)."""
+        post = self.posteriors(self.encode_z(clip))
         pick = (lambda mu, lv: mu + torch.randn_like(mu) * (0.5 * lv).exp()) if sample else (lambda mu, lv: mu)
-        z_s, m_h, m_w = pick(s_mu, s_lv), pick(h_mu, h_lv), pick(w_mu, w_lv)
-        kl = kl_divergence(s_mu, s_lv) + kl_divergence(h_mu, h_lv) + kl_divergence(w_mu, w_lv)
-        z_m = self.flatten_motion(m_h, m_w)
+        kl = sum(kl_divergence(mu, lv) for mu, lv in post.values())               # Sec. 3.2, Eq. (1): L_KL
+        if self.cfg.latent == "plain":
+            z_s, z_m = None, pick(*post["z_v"]).flatten(1)                         # (B, D_m)
+        else:
+            z_s = pick(*post["z_s"])
+            z_m = self.flatten_motion(pick(*post["z_m^h"]), pick(*post["z_m^w"]))  # (B, D_m)
         return self.decode(z_s, z_m), kl, z_s, z_m
+
+
+def motion_export_name(span: int, train_span: int) -> str:
+    """File stem of the z_m export for clips over `span` steps: z_m (the extractor's own training span,
+    pre-training's target) or z_m_span<S> (e.g. co-fine-tuning's window span N·l_a = 20)."""
+    return "z_m" if span == train_span else f"z_m_span{span}"
 
 
 class MotionCache:
     """Reads the extractor's export: z_m (posterior mean) of the clip starting at step s of an episode,
     standardised per dimension with the saved statistics (the regression target of Eq. 2 and 3).
-    Starts between exported ones (export stride > 1) use the nearest earlier exported start."""
+    Starts between exported ones (export stride > 1) use the nearest earlier exported start.
+    span=None reads the export over the extractor's training span (z_m.hdf5); span=S the export of
+    clips of f frames over S steps (z_m_span<S>.hdf5, or z_m.hdf5 where S is the training span)."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, span: int | None = None):
         import h5py
         run_dir = Path(run_dir)
-        self.path = run_dir / "z_m.hdf5"
+        train_span = json.loads((run_dir / "config.json").read_text()).get("span") \
+            if (run_dir / "config.json").exists() else None
+        stem = "z_m" if span is None or train_span is None else motion_export_name(span, train_span)
+        self.path = run_dir / f"{stem}.hdf5"
         if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no exported z_m (run `python train_extractor.py "
-                                    f"--data DATA --out {run_dir} --export-only`)")
-        stats = json.loads((run_dir / "z_m_stats.json").read_text())
+            again = f" --export-spans {span}" if stem != "z_m" else ""
+            raise FileNotFoundError(f"{self.path}: no exported z_m{'' if stem == 'z_m' else f' over {span} steps'} "
+                                    f"(run `python train_extractor.py --data DATA --out {run_dir} --export-only{again}`)")
+        stats = json.loads((run_dir / f"{stem}_stats.json").read_text())
         self.mean, self.std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
         with h5py.File(self.path, "r") as f:
             self.stride, self.D_m = int(f.attrs["stride"]), int(f.attrs["D_m"])
@@ -512,6 +609,8 @@ def build_attention_mask(seg: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class VLAConfig:
+    # Deviation [scratch-backbone]: a from-scratch decoder (213M default, 1.6M tiny; tiny lr 1e-3) instead
+    # of the pretrained Emu3 8.5B backbone; no pretrained weights anywhere.
     vocab_size: int = 4096
     D_m: int = 2048
     d: int = 1024
@@ -520,12 +619,12 @@ class VLAConfig:
     mlp_ratio: float = 8 / 3      # SwiGLU hidden = ratio * d
     max_len: int = 4096
     rope_base: float = 10000.0
-    # Grid-cell embedding of image codes (a deviation, README): ids in [visual_range) are VQGAN codes;
+    # Deviation [grid-embedding]: a learned grid-cell embedding of image codes; ids in [visual_range) are VQGAN codes;
     # the i-th code of an image (row-major) gets a learned embedding of cell i, i < image_tokens.
     # 0 turns it off (the paper: 1-D RoPE only, under which values carry no position).
     image_tokens: int = 0
     visual_range: tuple = (0, 0)
-    # Proprioceptive state tokens (a deviation, README): a SEG_STATE position is embedded as
+    # Deviation [proprio]: proprioceptive state tokens (off by default): a SEG_STATE position is embedded as
     # Linear(proprio_dim -> d) of the normalised 8-D state instead of a vocabulary row. 0 = off (paper).
     proprio_dim: int = 0
 
@@ -691,18 +790,19 @@ def pad_batch(seqs: list[dict], vocab: Vocab) -> dict:
     return out
 
 
-def next_token_ce(model: "VLA", h, ids, role, wanted: int, chunk=None, reduce=True):
+def next_token_ce(model: "VLA", h, ids, role, wanted: int, chunk=None):
     """CE of predicting every token whose role is `wanted` from the hidden state just before it;
-    the LM head runs only at those positions. Returns (loss, number of targets, accuracy)."""
+    the LM head runs only at those positions. Returns (loss, number of targets, accuracy), all tensors
+    (no host sync here: callers read them at log steps); with no target the loss is 0 and the accuracy NaN."""
     sel = role[:, 1:] == wanted                                                  # (B, L-1) target positions
     if chunk is not None:
         sel = sel & chunk
-    if not sel.any():
-        return h.sum() * 0, 0, float("nan")
     logits = model.lm_head(h[:, :-1][sel]).float()                              # (n, V)
     target = ids[:, 1:][sel]                                                     # (n,)
-    acc = (logits.argmax(-1) == target).float().mean().item()
-    return F.cross_entropy(logits, target), int(sel.sum()), acc
+    n = sel.sum()
+    ce = F.cross_entropy(logits, target, reduction="sum") / n.clamp_min(1)      # mean over the n targets
+    acc = (logits.argmax(-1) == target).float().sum() / n                        # NaN when n = 0
+    return ce, n, acc.detach()
 
 
 def setup_distributed():

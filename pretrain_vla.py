@@ -16,6 +16,8 @@ Everything is read from cached artefacts: keyframe ids (tokenizers.py cache), z_
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import sys
 import time
@@ -50,6 +52,8 @@ def check_artifacts(data, kf, motion):
         raise D.DataError(e.args[0]) from None
 
 
+# Deviation [pretrain-data]: the paper pre-trains on large-scale robot video; here pre-training reads the
+# same LIBERO-format demonstrations as co-fine-tuning (any LIBERO-format data can be passed with --data).
 class PretrainTokens(Dataset):
     """(episode, start) windows of data.PretrainView -> token sequence [BOS T][BOI v^1 EOI][Q][BOI v^f EOI] + z_m."""
 
@@ -57,6 +61,10 @@ class PretrainTokens(Dataset):
         self.view = D.PretrainView(data, motion.frames, motion.span, stride=stride)  # images never loaded here
         self.data, self.text, self.kf, self.motion, self.vocab = data, text, kf, motion, vocab
         self.last_frame = last_frame
+
+    @property
+    def items(self):                                            # (episode, start) per window
+        return self.view.items
 
     def __len__(self):
         return len(self.view)
@@ -83,18 +91,20 @@ def collate(batch, vocab):
     return out
 
 
-def pretrain_loss(model, h, batch, first_frame_ce=True):
-    """Eq. (2) from the hidden states h (B, L, d) -> (total, per-term dict)."""
+def pretrain_loss(model, h, batch, first_frame_ce=True, last_frame=True):
+    """Eq. (2) from the hidden states h (B, L, d) -> (total, per-term dict of detached tensors)."""
     ids, seg, role = batch["ids"], batch["seg"], batch["role"]
     q_pos = (seg == M.SEG_Q).float().argmax(1)                              # (B,) one Q per sequence
-    z_hat = model.motion_head(h[torch.arange(len(h)), q_pos]).float()       # (B, D_m)
+    z_hat = model.motion_head(h[torch.arange(len(h)), q_pos]).float()       # ẑ_m (B, D_m), MLP at Q
+    # Sec. 3.3, Eq. (2): ||ẑ_m - z_m||² + CE(v̂_q^1, v_q^1) + CE(v̂_q^f, v_q^f)
+    # Deviation [zm-standardised]: z_m is standardised per dim and the squared error averaged over D_m.
     mse = F.mse_loss(z_hat, batch["z_m"])
-    ce1, _, acc1 = M.next_token_ce(model, h, ids, role, M.ROLE_V1)
-    cef, n_f, accf = M.next_token_ce(model, h, ids, role, M.ROLE_VF)
+    ce1, _, acc1 = M.next_token_ce(model, h, ids, role, M.ROLE_V1)          # CE(v̂_q^1, v_q^1)
+    cef, _, accf = M.next_token_ce(model, h, ids, role, M.ROLE_VF)          # CE(v̂_q^f, v_q^f); 0 without v^f
     total = mse + cef + (ce1 if first_frame_ce else 0)
-    terms = {"mse": mse.item(), "ce_v1": ce1.item(), "acc_v1": acc1}
-    if n_f:
-        terms.update(ce_vf=cef.item(), acc_vf=accf)
+    terms = {"mse": mse.detach(), "ce_v1": ce1.detach(), "acc_v1": acc1}
+    if last_frame:
+        terms.update(ce_vf=cef.detach(), acc_vf=accf)
     return total, terms
 
 
@@ -158,6 +168,9 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
     g.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
     g.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
+    g.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per optimiser step: the effective batch is batch-size x grad-accum x "
+                        "processes (the paper's 256 / 128 on one GPU)")
     g.add_argument("--stride", type=int, default=1, help="step between window starts (1 = every window)")
     g.add_argument("--ema", type=float, default=0.0,
                    help="not in the paper: export an exponential moving average of the weights with this "
@@ -165,6 +178,12 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g = p.add_argument_group("run")
     g.add_argument("--log-every", type=int, default=25, help="steps between log lines")
     g.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
+    g.add_argument("--val-every", type=int, default=500,
+                   help="steps between validation losses on the held-out episodes (in log.jsonl; 0 = none)")
+    g.add_argument("--val-episodes", type=int, default=10,
+                   help="hold out every N-th episode (i %% N == N-1, as the VQGAN and the extractor do) for the "
+                        "validation loss; 0 = train on every episode")
+    g.add_argument("--val-batches", type=int, default=8, help="batches per validation loss")
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default 0 on CPU, 4 on GPU)")
     g.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     g.add_argument("--seed", type=int, default=0, help="random seed")
@@ -179,6 +198,11 @@ def parse_vla_args(p, argv):
         p.error("--data is required")
     if args.lr is None:
         args.lr = 1e-3 if args.tiny else 8e-5
+    for flag in ("grad_accum", "steps", "batch_size", "log_every", "ckpt_every", "val_batches"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    if args.val_every < 0 or args.val_episodes < 0:
+        p.error("--val-every and --val-episodes must be >= 0 (0 turns validation off)")
     if not 0 <= args.ema < 1:
         p.error(f"--ema {args.ema}: expected a per-step decay in [0, 1), e.g. 0.999 (0 = off)")
     return args
@@ -211,9 +235,10 @@ def main(argv=None):
     if rank == 0:
         print(json.dumps(config, indent=1, default=str))
     model = M.VLA(cfg).to(device)
-    first_frame_ce = not args.no_first_frame_ce
-    train_vla(args, model, dataset, lambda b: collate(b, vocab), lambda m, h, b: pretrain_loss(m, h, b, first_frame_ce),
-              config, (rank, world, local), device, "pretrain")
+    first_frame_ce, last_frame = not args.no_first_frame_ce, not args.no_last_frame
+    train_vla(args, model, dataset, functools.partial(collate, vocab=vocab),
+              lambda m, h, b: pretrain_loss(m, h, b, first_frame_ce, last_frame), config, (rank, world, local),
+              device, "pretrain")
 
 
 class LossModule(torch.nn.Module):
@@ -227,13 +252,44 @@ class LossModule(torch.nn.Module):
         return self.loss_fn(self.model, self.model(batch["ids"], batch["seg"], batch.get("state")), batch)
 
 
+def heldout_split(dataset, n_episodes: int, every: int) -> tuple[list[int], list[int]]:
+    """Indices of the dataset's items (episode, start) -> (train, validation): every `every`-th episode
+    (i % every == every - 1, the episodes the VQGAN and the extractor hold out too) is validation;
+    every = 0 keeps all for training (no validation)."""
+    # Deviation [val-holdout]: the VLA stages hold out every 10th episode (--val-episodes) for a validation
+    # loss; the paper trains on every demonstration (--val-episodes 0 does too).
+    held = {i for i in range(n_episodes) if every and i % every == every - 1}
+    train = [k for k, (i, _) in enumerate(dataset.items) if i not in held]
+    return (train, [k for k, (i, _) in enumerate(dataset.items) if i in held]) if train else (list(range(len(dataset))), [])
+
+
+@torch.no_grad()
+def validation_loss(net, loader, device, amp, max_batches: int) -> dict:
+    """Mean loss and terms over up to max_batches batches of held-out episodes (eval mode, no grad)."""
+    net.eval()
+    sums, n = {}, 0
+    for k, batch in enumerate(loader):
+        if k == max_batches:
+            break
+        with amp:
+            loss, terms = net({key: v.to(device) for key, v in batch.items()})
+        for key, v in {"loss": loss, **terms}.items():
+            sums[key] = sums.get(key, 0.0) + float(v)
+        n += 1
+    net.train()
+    return {f"val_{key}": v / max(1, n) for key, v in sums.items()}
+
+
 def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, device, stage):
-    """The loop both VLA stages share: AdamW with UniVLA's settings, warm-up + cosine, gradient clip,
-    torchrun DDP, bf16 autocast on CUDA, one log line per --log-every with tokens/s and the batch's
-    sequence length, atomic resumable checkpoints, optional --ema export. loss_fn(model, h, batch) -> (loss, per-term dict)."""
+    """The loop both VLA stages share (nanoGPT's shape): AdamW with UniVLA's settings and parameter groups,
+    warm-up + cosine, --grad-accum micro-batches per step, gradient clip, torchrun DDP, bf16 autocast on
+    CUDA; one log line per --log-every with tokens/s and the batch's sequence length (the only host syncs);
+    validation loss on held-out episodes every --val-every; atomic resumable checkpoints; optional --ema.
+    collate_fn must pickle (a module-level function or functools.partial) so DataLoader workers run under
+    the spawn start method. loss_fn(model, h, batch) -> (loss, per-term dict of tensors)."""
     rank, world, local = dist_info
     out = Path(args.out)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    opt = M.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
     step, state = M.resume(out, model, opt, args.resume)
     ema = None
     if args.ema:
@@ -241,29 +297,32 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
             print(f"note: {out / 'train_state.pt'} holds no --ema average; it starts from the step-{step} weights")
         ema = M.WeightEMA(model, args.ema, (state or {}).get("ema"))
     net, sampler = LossModule(model, loss_fn), None
+    train_idx, val_idx = heldout_split(dataset, _n_episodes(dataset), args.val_episodes)
+    train_set = torch.utils.data.Subset(dataset, train_idx)
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
         net = DistributedDataParallel(net, device_ids=[local] if device.type == "cuda" else None,
                                       find_unused_parameters=True)
-        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=args.seed)
-    loader = D.make_loader(dataset, args.batch_size, seed=args.seed, workers=M.loader_workers(args.workers, device),
-                           sampler=sampler,
-                           drop_last=len(dataset) >= args.batch_size * world)
-    loader.collate_fn = collate_fn
+        sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
+    workers = M.loader_workers(args.workers, device)
+    loader = D.make_loader(train_set, args.batch_size, seed=args.seed, workers=workers, sampler=sampler,
+                           drop_last=len(train_set) >= args.batch_size * world, collate_fn=collate_fn)
+    val_loader = D.make_loader(torch.utils.data.Subset(dataset, val_idx), args.batch_size, shuffle=False,
+                               collate_fn=collate_fn) if val_idx and args.val_every else None
     if rank == 0:
         v = config["vocab"]
         print(f"VLA: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | vocab "
               f"{v['n_text'] + v['n_visual'] + v['n_action'] + len(M.SPECIALS)} (text {v['n_text']}, visual "
-              f"{v['n_visual']}, action {v['n_action']}) | {len(dataset)} windows | world {world} | device {device}")
+              f"{v['n_visual']}, action {v['n_action']}) | {len(train_set)} train / {len(val_idx)} held-out windows "
+              f"| batch {args.batch_size} x {args.grad_accum} accum x {world} processes | device {device}")
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, since, tokens, epoch, it = M.RunLog(out), 0, 0, 0, iter(loader)
+    log, since, epoch, it = M.RunLog(out), 0, 0, iter(loader)
+    tokens = torch.zeros((), dtype=torch.long, device=device)
     bar = tqdm(total=args.steps, initial=step, desc=stage, unit="step", disable=rank or not sys.stderr.isatty())
-    while step < args.steps:
-        # ---- learning rate (warm-up + cosine)
-        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+
+    def next_batch():
+        nonlocal it, epoch
         try:
             batch = next(it)
         except StopIteration:
@@ -272,26 +331,41 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
                 sampler.set_epoch(epoch)
             it = iter(loader)
             batch = next(it)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        # ---- forward / backward
-        with amp:
-            loss, terms = net(batch)                              # through DDP when distributed
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+    while step < args.steps:
+        # ---- learning rate (warm-up + cosine)
+        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        # ---- forward / backward over --grad-accum micro-batches (DDP syncs gradients on the last only)
+        for micro in range(args.grad_accum):
+            batch = next_batch()
+            sync = world == 1 or micro == args.grad_accum - 1
+            with (contextlib.nullcontext() if sync else net.no_sync()), amp:
+                loss, terms = net(batch)                          # through DDP when distributed
+            (loss / args.grad_accum).backward()
+            tokens += (batch["seg"] != M.SEG_PAD).sum() * world
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
+        opt.zero_grad(set_to_none=True)
         if ema is not None:
             ema.update(model)
         step += 1
         since += 1
-        tokens += int((batch["seg"] != M.SEG_PAD).sum()) * world
         bar.update(1)
-        # ---- log / checkpoint
+        # ---- log / validate / checkpoint (the only places that read values back from the device)
         if rank == 0 and (step % args.log_every == 0 or step == args.steps):
             dt = (time.perf_counter() - log.t) or 1e-9
-            log(step, args.steps, since, loss=loss.item(), **terms, lr=lr, grad_norm=gnorm.item(),
-                seq_len=batch["ids"].shape[1], tok_per_s=tokens / dt)
-            since, tokens = 0, 0
+            log(step, args.steps, since, loss=loss.detach(), **terms, lr=lr, grad_norm=gnorm,
+                seq_len=batch["ids"].shape[1], tok_per_s=float(tokens) / dt)
+            since = 0
+            tokens.zero_()
+        if rank == 0 and val_loader is not None and (step % args.val_every == 0 or step == args.steps):
+            val = validation_loss(net, val_loader, device, amp, args.val_batches)
+            with open(log.path, "a") as f:
+                f.write(json.dumps({"step": step, **val}) + "\n")
+            print(f"step {step}/{args.steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in val.items()), flush=True)
         if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
             ts = {"step": step, "optimizer": opt.state_dict(), **({"ema": ema.state_dict()} if ema else {})}
             M.save_checkpoint(out, model, {**config, "step": step}, ts, export=ema and ema.weights)
@@ -300,6 +374,10 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         print(f"saved {out} at step {step}")
     if world > 1:
         torch.distributed.destroy_process_group()
+
+
+def _n_episodes(dataset) -> int:
+    return 1 + max((i for i, _ in dataset.items), default=-1)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ as real LIBERO (SPEC.md Sec. 3):
              data.write_task_file (images stored upside down, "opengl"). `--perturb` executes them
              with bursts of pushes and records their corrections (DART; `Disturbance`).
 
-Deviations from LIBERO (a Panda arm in robosuite):
-  # Deviation: a floating gripper instead of a 7-DoF arm, so joint_states / robot0_joint_pos hold the
-  #   4 hand joints (x, y, z, yaw), not 7 arm joints.
-  # Deviation: only the yaw component (action[5]) of the rotation is applied; roll and pitch are
-  #   accepted and ignored (the gripper always points down).
-  # Deviation: the state vector for set_init_state is [qpos, qvel] of this scene (LIBERO's also
-  #   starts with the sim time).
+Deviations from LIBERO (a Panda arm in robosuite), each listed in the README:
+  # Deviation [sim-gripper]: a floating gripper instead of a 7-DoF arm, so joint_states /
+  #   robot0_joint_pos hold the 4 hand joints (x, y, z, yaw), not 7 arm joints.
+  # Deviation [sim-yaw]: only the yaw component (action[5]) of the rotation is applied; roll and pitch
+  #   are accepted and ignored (the gripper always points down).
+  # Deviation [sim-state]: the state vector for set_init_state is [qpos, qvel] of this scene (LIBERO's
+  #   also starts with the sim time).
 
 Measured on the 2-core CPU box (see the report in the project notes): ~120-140 env steps/s per
 process with both 128x128 cameras (~15-17x real LIBERO's 8 steps/s); expert success 50/50 init
@@ -266,6 +266,9 @@ class Task:
         return self.language.replace(" ", "_")
 
 
+SPLIT_STREAM = {"eval": [], "train": [1], "val": [2]}  # seed-stream suffix of each split's start states
+
+
 @dataclass
 class Suite:
     name: str
@@ -285,19 +288,21 @@ class Suite:
 
     def get_init_state(self, task_id: int, i: int, split: str = "eval") -> np.ndarray:
         """Init state i alone (each has its own seed, so it is computed, and cached, on demand).
-        split="eval": the 50 fixed evaluation states (LIBERO's init files). split="train": another seed
-        stream, unbounded, from which demonstrations start, so no demonstration starts from a state
-        the evaluation uses (as in LIBERO, whose demos were not collected from its init files)."""
+        split="eval": the 50 fixed evaluation (test) states (LIBERO's init files). split="train": another
+        seed stream, unbounded, from which demonstrations start, so no demonstration starts from a state
+        the evaluation uses (as in LIBERO, whose demos were not collected from its init files).
+        split="val": a third stream, unbounded, for choosing among variants (evaluate.py --init-states
+        val), so that the test states are run once per chosen recipe."""
         if split == "eval" and not 0 <= i < NUM_INIT_STATES:
             raise IndexError(f"{self.name}: init state ids are 0..{NUM_INIT_STATES - 1}, got {i}")
-        if split not in ("eval", "train"):
-            raise ValueError(f"split must be 'eval' or 'train', got {split!r}")
+        if split not in SPLIT_STREAM:
+            raise ValueError(f"split must be one of {sorted(SPLIT_STREAM)}, got {split!r}")
         key = (task_id, i, split)
         if key not in self._init_cache:
             if "physics" not in self._init_cache:
                 model = mujoco.MjModel.from_xml_string(self.xml)
                 self._init_cache["physics"] = (model, mujoco.MjData(model))
-            stream = [zlib.crc32(f"{self.name}/{task_id}".encode()), i] + ([1] if split == "train" else [])
+            stream = [zlib.crc32(f"{self.name}/{task_id}".encode()), i] + SPLIT_STREAM[split]
             self._init_cache[key] = _settled_state(*self._init_cache["physics"],
                                                    *self.tasks[task_id].layout(np.random.default_rng(stream)))
         return self._init_cache[key].copy()
@@ -554,6 +559,10 @@ class MiniEnv:
     def reset(self) -> dict:
         """A random one of the task's 50 initial states (LIBERO then calls set_init_state)."""
         return self.set_init_state(int(self.rng.integers(NUM_INIT_STATES)))
+
+    def set_val_state(self, i: int) -> dict:
+        """Validation start state i (evaluate.py --init-states val): Suite.get_init_state(..., "val")."""
+        return self.set_init_state(self.suite.get_init_state(self.task_id, i, "val"))
 
     def set_init_state(self, state) -> dict:
         """`state`: an index into the 50 init states, or a flattened [qpos, qvel] vector like LIBERO's."""

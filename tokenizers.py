@@ -90,6 +90,8 @@ class FASTTokenizer:
         return np.round(c * self.scale).astype(np.int64).reshape(*c.shape[:-2], -1)
 
     def _to_text(self, coeffs: np.ndarray) -> str:
+        # Deviation [fast-clip]: coefficients outside the range seen at fit time are clipped to it at
+        # encode (the reference would need new base symbols); a far outlier chunk decodes clipped.
         c = np.clip(coeffs, self.min_coeff, self.max_coeff) - self.min_coeff
         return "".join(chr(_BASE + int(v)) for v in c)
 
@@ -104,6 +106,8 @@ class FASTTokenizer:
         self.min_coeff, self.max_coeff = int(coeffs.min()), int(coeffs.max())
         # every integer in the fit range is a base symbol (one extra sentence lists them all, so a value
         # unseen in training still encodes; encode clips to the range, so no byte fallback is needed)
+        # Deviation [fast-sentencepiece]: BPE merges are learned by SentencePiece, which has no minimum
+        # pair frequency (the reference uses 2).
         n_sym = self.max_coeff - self.min_coeff + 1
         self._sp_model = _train_sentencepiece(
             [self._to_text(c) for c in coeffs] + [self._to_text(np.arange(self.min_coeff, self.max_coeff + 1))],
@@ -226,10 +230,14 @@ class TextTokenizer:
 
 @dataclass
 class VQGANConfig:
+    # Deviation [resolution]: keyframes are tokenised at 128² (tiny 64²), not Emu3's 200-256², by our own
+    # from-scratch VQGAN instead of Emu3's tokenizer.
     image_size: int = 128
     ch: int = 64                     # base channels
     ch_mult: tuple = (1, 1, 2, 2)    # one level per entry; factor = 2 ** (len - 1)
     num_res_blocks: int = 2
+    # Deviation [fsq-quantiser]: FSQ by default instead of taming's VQ codebook (robust for small models
+    # trained from scratch: no codebook to collapse); quantizer="vq" is the taming-style option.
     quantizer: str = "fsq"           # "fsq" (default) or "vq"
     levels: tuple = (8, 5, 5, 5)     # FSQ levels -> prod = 1000 codes
     codebook_size: int = 1024        # VQ only
@@ -335,6 +343,9 @@ class FSQ(nn.Module):
 
     def forward(self, z):  # (B, K, h, w)
         L = self.L.view(1, -1, 1, 1)
+        # Deviation [fsq-scale]: the bound is tanh(.)·(L−1)/2 without the (1 ± ε), ε = 1e-3, factor of the
+        # reference FSQ code and lucidrains': a saturated edge value rounds to the outermost of the L levels,
+        # and the code index is computed from that rounded level, so none is lost or duplicated.
         half = (L - 1) / 2
         offset = torch.where(L % 2 == 0, 0.5, 0.0)
         bounded = torch.tanh(z + torch.atanh(offset / half)) * half - offset  # in [-(L-1)/2 - off, ...]
@@ -554,7 +565,8 @@ def train_vqgan(args):
         with amp:
             x_hat, _, q_loss = model(x)
         x_hat = x_hat.float()
-        # reconstruction: L1 + MSE (LPIPS omitted: no VGG weights offline — README deviation)
+        # Deviation [no-lpips]: no perceptual (LPIPS) term, its VGG weights are not available offline.
+        # Deviation [vqgan-mse]: an MSE term is added to taming's L1 reconstruction loss (--mse-weight).
         rec = F.l1_loss(x_hat, x) + args.mse_weight * F.mse_loss(x_hat, x)
         loss, metrics = rec + q_loss, {"rec": rec.item(), "q": q_loss.item()}
         if disc is not None and step >= args.gan_start:

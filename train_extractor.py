@@ -72,6 +72,14 @@ def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dic
     the pixels that differ from A's first frame by more than 0.1."""
     model.eval()
     rec_a, _, zs_a, zm_a = model(clips_a, sample=False)                   # (n, f, 3, H, W)
+    flat = lambda v: v.flatten(0, 1).clamp(-1, 1)
+    if model.cfg.latent == "plain":  # appendix Table 4's latent: nothing to swap, reconstruction only
+        from tokenizers import save_png
+        t = np.linspace(0, model.cfg.frames - 1, min(6, model.cfg.frames)).round().astype(int)
+        save_png(out / "figure.png", [clips_a[0][t].float().cpu(), rec_a[0][t].float().cpu()])
+        model.train()
+        return {"psnr": psnr(flat(rec_a), flat(clips_a)).item(), "ssim": ssim(flat(rec_a), flat(clips_a)).item(),
+                "factorisation_ratio": float("nan"), "moving_mask": "none (plain latent)"}
     _, _, zs_b, zm_b = model(clips_b, sample=False)
     cross = model.decode(zs_a, zm_b)                                      # structure of A, motion of B
     if masks_a is not None:
@@ -80,7 +88,6 @@ def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dic
         moving = ((clips_a - clips_a[:, :1]).abs().amax(2, keepdim=True) > 0.1).expand_as(clips_a)
     change = (cross - rec_a).abs()
     inside, outside = change[moving].mean().item(), change[~moving].mean().item()
-    flat = lambda v: v.flatten(0, 1).clamp(-1, 1)
     metrics = {"psnr": psnr(flat(rec_a), flat(clips_a)).item(), "ssim": ssim(flat(rec_a), flat(clips_a)).item(),
                "cross_change_moving": inside, "cross_change_static": outside,
                "factorisation_ratio": inside / max(outside, 1e-8), "moving_fraction": moving.float().mean().item(),
@@ -97,36 +104,46 @@ def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dic
     return metrics
 
 
-def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, device, batch_size=64):
-    """z_m (posterior mean) of the clip starting at every s = 0, stride, ... < T, for every episode.
+def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, device, batch_size=64,
+                  name: str = "z_m"):
+    """z_m (posterior mean) of the clip of f frames over `span` steps starting at every s = 0, stride, ...
+    < T, for every episode -> OUT/<name>.hdf5 + OUT/<name>_stats.json (M.motion_export_name).
     Per-frame encoder features are computed once per episode and shared by its overlapping clips."""
     from tokenizers import cache_key
     cfg = model.cfg
     model.eval()
-    tmp = out / ".z_m.hdf5.tmp"
+    tmp = out / f".{name}.hdf5.tmp"
     sums, sq, n = np.zeros(cfg.D_m), np.zeros(cfg.D_m), 0
     with torch.no_grad(), h5py.File(tmp, "w") as h:
         h.attrs.update(frames=cfg.frames, span=span, stride=stride, D_m=cfg.D_m)
         for i in D.progress_bar(range(len(data)), desc="exporting z_m", unit="episode"):
             T = data.episodes[i].length
-            frames = D.frames_to_tensor(data.images(i, "agentview"), cfg.image_size)  # (T, 3, S, S)
+            frames = D.frames_to_tensor(data.images(i, "agentview"), cfg.hw)        # (T, 3, H, W)
             feats = torch.cat([model.encode_frames(b.to(device).contiguous(memory_format=torch.channels_last))
                                for b in frames.split(batch_size)])                  # (T, d_z, h, w)
             rows = []
             for starts in np.array_split(np.arange(0, T, stride), max(1, T // (stride * 16))):
                 idx = np.stack([D.clip_indices(s, T, cfg.frames, span) for s in starts])  # (n, f)
                 z = model.mix(feats[torch.from_numpy(idx).to(device)])                    # (n, d_z, f, h, w)
-                (mh, _), (mw, _) = model.motion(z)
-                rows.append(model.flatten_motion(mh, mw).float().cpu())
+                rows.append(model.motion_target(z).float().cpu())                          # (n, D_m)
             z_m = torch.cat(rows).numpy()                                                 # (ceil(T / stride), D_m)
             h.create_dataset(cache_key(data.episodes[i]), data=z_m.astype(np.float32))
             sums, sq, n = sums + z_m.sum(0), sq + (z_m.astype(np.float64) ** 2).sum(0), n + len(z_m)
-    tmp.replace(out / "z_m.hdf5")
+    tmp.replace(out / f"{name}.hdf5")
     mean = sums / n
     std = np.sqrt(np.maximum(sq / n - mean ** 2, 0)) + 1e-6
-    (out / "z_m_stats.json").write_text(json.dumps({"mean": mean.tolist(), "std": std.tolist(), "count": n}))
+    stats = json.dumps({"mean": mean.tolist(), "std": std.tolist(), "count": n, "span": span})
+    M._atomic(out / f"{name}_stats.json", lambda p: p.write_text(stats))
     model.train()
-    print(f"exported z_m of {n} clips (D_m = {cfg.D_m}, stride {stride}) to {out / 'z_m.hdf5'}")
+    print(f"exported z_m of {n} clips (f = {cfg.frames} frames over {span} steps, D_m = {cfg.D_m}, stride {stride}) "
+          f"to {out / (name + '.hdf5')}")
+
+
+def export_all(model, data, out: Path, train_span: int, spans, stride: int, device):
+    """The training span's export (z_m.hdf5: pre-training's target) and one per extra span (co-fine-tuning's
+    window span N·l_a: z_m_span<S>.hdf5)."""
+    for span in dict.fromkeys([train_span, *spans]):
+        export_motion(model, data, out, span, stride, device, name=M.motion_export_name(span, train_span))
 
 
 def main(argv=None):
@@ -139,8 +156,13 @@ def main(argv=None):
     p.add_argument("--tiny", action="store_true", help="tiny CPU config (32², 0.1M params, D_m = 1024)")
     p.add_argument("--frames", type=int, default=16, help="f, frames per clip")
     p.add_argument("--image-size", type=int, default=None, help="square clip resolution (default 128, tiny 32)")
+    p.add_argument("--image-width", type=int, default=0, help="clip width W for non-square frames (0: W = H)")
     p.add_argument("--motion-input", choices=["frames", "diff"], default="frames",
-                   help="motion branch input: per-frame features (paper) or temporal differences (summary)")
+                   help="motion branch input: the per-frame reduced features z' (paper) or their temporal "
+                        "differences z'[t] - z'[t-1] (summary)")
+    p.add_argument("--latent", choices=["split", "plain"], default="split",
+                   help="split: structure z_s + motion z_m (paper); plain: one video-VAE latent of the same size "
+                        "D_m without the split, as the supervision of Q (appendix Table 4's ablation)")
     # optimisation
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
     p.add_argument("--batch-size", type=int, default=8, help="clips per step")
@@ -160,11 +182,20 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
     p.add_argument("--export-stride", type=int, default=1, help="export z_m for clip starts 0, stride, 2 stride, ...")
+    p.add_argument("--export-spans", default="20",
+                   help="comma-separated extra clip spans to export besides --span (z_m_span<S>.hdf5); 20 = "
+                        "co-fine-tuning's window N·l_a in the LIBERO setting (Eq. 3's z_m(V_{1:f})); '' = none")
     p.add_argument("--no-export", action="store_true", help="skip the z_m export after training")
     p.add_argument("--export-only", action="store_true", help="load OUT's model and only export z_m")
     p.add_argument("--validate-only", action="store_true",
                    help="load OUT's model, validate it on the held-out clips (metrics + figure.png) and exit")
     args = p.parse_args(argv)
+    try:
+        spans = [int(x) for x in args.export_spans.split(",") if x.strip()]
+    except ValueError:
+        p.error(f"--export-spans {args.export_spans!r}: expected comma-separated step counts, e.g. 20 or 20,40")
+    if any(s < args.frames - 1 for s in spans):
+        p.error(f"--export-spans {args.export_spans}: every span must be >= frames - 1 = {args.frames - 1}")
 
     M.seed_everything(args.seed)
     device = M.pick_device(args.device)
@@ -177,10 +208,11 @@ def main(argv=None):
         cfg = M.load_config(out)
         model = M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))
         model = M.load_weights(out, model, device).to(device).to(memory_format=torch.channels_last)
-        export_motion(model, data, out, cfg["span"], args.export_stride, device)
+        export_all(model, data, out, cfg["span"], spans, args.export_stride, device)
         return
     base = M.ExtractorConfig.tiny() if args.tiny else M.ExtractorConfig()
-    over = {"frames": args.frames, "motion_input": args.motion_input}
+    over = {"frames": args.frames, "motion_input": args.motion_input, "latent": args.latent,
+            "image_width": args.image_width}
     if args.image_size:
         over["image_size"] = args.image_size
     cfg = M.ExtractorConfig(**{**asdict(base), **over})
@@ -193,7 +225,7 @@ def main(argv=None):
     print(json.dumps(config, indent=1, default=str))
 
     # ---- data: clips of training episodes; fixed validation clip pairs from held-out episodes
-    view = D.ClipView(data, cfg.frames, args.span, cfg.image_size)
+    view = D.ClipView(data, cfg.frames, args.span, cfg.hw)
     train_idx = [k for k, (i, _) in enumerate(view.items) if i not in held] or list(range(len(view)))
     loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed,
                            workers=M.loader_workers(args.workers, device),
@@ -204,14 +236,16 @@ def main(argv=None):
     half = len(val) // 2 or 1
     clips_a, clips_b = val[:half], val[-half:].roll(1, 0) if len(val) > 1 else val
     masks_a = simulator_masks(data, [view.items[val_idx[k]] for k in pick[:half]], cfg.frames, args.span,
-                              cfg.image_size)
+                              cfg.image_size) if cfg.hw[0] == cfg.hw[1] else None  # the masks render square
 
     # ---- model, optimiser, resume
     model = M.LatentMotionExtractor(cfg).to(device).to(memory_format=torch.channels_last)
-    print(f"extractor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | z_s {cfg.d_s}x{cfg.n_q}x"
-          f"{cfg.h_s}x{cfg.h_s} | z_m^h, z_m^w {cfg.d_m}x{cfg.frames}x{cfg.h_m} | D_m {cfg.D_m} | "
+    latents = (f"z_v {cfg.D_m // cfg.frames}x{cfg.frames} (plain)" if cfg.latent == "plain" else
+               f"z_s {cfg.d_s}x{cfg.n_q}x{cfg.h_s}x{cfg.w_s} | z_m^h {cfg.d_m}x{cfg.frames}x{cfg.w_m}, "
+               f"z_m^w {cfg.d_m}x{cfg.frames}x{cfg.h_m}")
+    print(f"extractor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {latents} | D_m {cfg.D_m} | "
           f"{len(train_idx)} train clips, {len(val_idx)} held-out | device {device}")
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.95))
+    opt = M.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
     disc = opt_d = None
     if args.gan_weight > 0:
         from tokenizers import PatchDiscriminator
@@ -223,14 +257,22 @@ def main(argv=None):
         print(json.dumps(metrics, indent=1))
         return
     step, state = M.resume(out, model, opt, args.resume)
+    if state is not None and disc is not None:  # the GAN term's discriminator resumes with the extractor
+        if "disc" not in state:
+            sys.exit(f"error: {out / 'train_state.pt'} holds no discriminator (it was trained without "
+                     f"--gan-weight); resume with the same flags or start a new --out")
+        disc.load_state_dict(state["disc"])
+        opt_d.load_state_dict(state["optimizer_d"])
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     log, it, since = M.RunLog(out), iter(loader), 0
     bar = tqdm(total=args.steps, initial=step, desc="extractor", unit="step", disable=not sys.stderr.isatty())
 
     def checkpoint():
         metrics = validate(model, clips_a, clips_b, out, step, masks_a)
-        M.save_checkpoint(out, model, {**config, "step": step, "val": metrics},
-                          {"step": step, "optimizer": opt.state_dict()})
+        ts = {"step": step, "optimizer": opt.state_dict()}
+        if disc is not None:
+            ts.update(disc=disc.state_dict(), optimizer_d=opt_d.state_dict())
+        M.save_checkpoint(out, model, {**config, "step": step, "val": metrics}, ts)
         print(f"step {step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
               f"change moving/static {metrics['factorisation_ratio']:.1f}x ({metrics['moving_mask']} mask) | saved {out}", flush=True)
 
@@ -245,18 +287,20 @@ def main(argv=None):
         except StopIteration:
             it = iter(loader)
             clip = next(it)["clip"].to(device)
-        # ---- forward / backward: Eq. (1)
+        # ---- forward / backward
         with amp:
-            rec, kl, _, _ = model(clip)
+            rec, kl, _, _ = model(clip)                                  # V̂ (B, f, 3, H, W)
         rec = rec.float()
-        l_rec = F.mse_loss(rec, clip)                                    # averaged over all elements
-        loss = l_rec + args.kl_weight * kl
-        parts = {"rec": l_rec.item(), "kl": kl.item()}
+        # Sec. 3.2, Eq. (1): L = L_rec + λ_p L_p + λ_GAN L_GAN + λ_KL L_KL
+        # Deviation [no-lpips]: no L_p (LPIPS needs VGG weights no package registry here ships).
+        l_rec = F.mse_loss(rec, clip)                                    # L_rec, averaged over all elements
+        loss = l_rec + args.kl_weight * kl                               # + λ_KL L_KL
+        parts = {"rec": l_rec.detach(), "kl": kl.detach()}               # tensors: synced only at log steps
         use_gan = disc is not None and step >= args.gan_start
         if use_gan:
-            l_gan = -disc(rec.flatten(0, 1)).mean()
-            loss = loss + args.gan_weight * l_gan
-            parts["gan"] = l_gan.item()
+            l_gan = -disc(rec.flatten(0, 1)).mean()                      # hinge generator loss, per frame
+            loss = loss + args.gan_weight * l_gan                        # + λ_GAN L_GAN
+            parts["gan"] = l_gan.detach()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -271,7 +315,7 @@ def main(argv=None):
         bar.update(1)
         # ---- log / validate + checkpoint
         if step % args.log_every == 0 or step == args.steps:
-            log(step, args.steps, since, loss=loss.item(), lr=lr, **parts)
+            log(step, args.steps, since, loss=loss.detach(), lr=lr, **parts)
             since = 0
         if step % args.val_every == 0 or step == args.steps:
             checkpoint()
@@ -279,7 +323,7 @@ def main(argv=None):
     if state and state["step"] >= args.steps:
         print(f"{out} is already trained to step {state['step']}")
     if not args.no_export:
-        export_motion(model, data, out, args.span, args.export_stride, device)
+        export_all(model, data, out, args.span, spans, args.export_stride, device)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,6 @@ def artifacts(tmp_path_factory):
                                heads=2, d_s=2, s_down=1, d_m=2, m_down=1)
     ext = M.LatentMotionExtractor(ex_cfg)
     M.save_checkpoint(base / "extractor", ext, {"extractor": asdict(ex_cfg), "span": 6})
-    train_extractor.export_motion(ext, d, base / "extractor", span=6, stride=1, device="cpu")
+    train_extractor.export_all(ext, d, base / "extractor", 6, [20], stride=1, device="cpu")  # + the window span
     return SimpleNamespace(data=root, tokenizers=tok, vqgan=base / "vqgan", extractor=base / "extractor",
                            base=base, D_m=ex_cfg.D_m)

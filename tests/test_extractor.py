@@ -18,22 +18,68 @@ SMALL = dict(image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2,
              d_m=3, m_down=1)
 
 
-@pytest.mark.parametrize("cfg", [M.ExtractorConfig.tiny(), M.ExtractorConfig(frames=8, **SMALL)])
+NONSQUARE = {**SMALL, "image_size": 16, "image_width": 32, "m_down": 1}   # h_m = 4 != w_m = 8
+
+
+@pytest.mark.parametrize("cfg", [M.ExtractorConfig.tiny(), M.ExtractorConfig(frames=8, **NONSQUARE)])
 def test_latent_shapes_and_D_m(cfg):
     m = M.LatentMotionExtractor(cfg).eval()
-    clip = torch.rand(2, cfg.frames, 3, cfg.image_size, cfg.image_size) * 2 - 1
+    H, W = cfg.hw
+    clip = torch.rand(2, cfg.frames, 3, H, W) * 2 - 1
     z = m.encode_z(clip)
-    assert z.shape == (2, cfg.d_z, cfg.frames, cfg.h, cfg.h)
+    assert z.shape == (2, cfg.d_z, cfg.frames, H // 2 ** cfg.down, W // 2 ** cfg.down)
     (s_mu, s_lv) = m.structure(z)
-    assert s_mu.shape == s_lv.shape == (2, cfg.d_s, cfg.n_q, cfg.h_s, cfg.h_s)
+    assert s_mu.shape == s_lv.shape == (2, cfg.d_s, cfg.n_q, cfg.h_s, cfg.w_s)
     (h_mu, _), (w_mu, _) = m.motion(z)
-    assert h_mu.shape == (2, cfg.d_m, cfg.frames, cfg.h_m) and w_mu.shape == (2, cfg.d_m, cfg.frames, cfg.h_m)
+    zp = m.reduce(z)                                     # z' (2, d_z, f, h_m, w_m)
+    h_m, w_m = zp.shape[-2:]
+    assert (h_m, w_m) == (cfg.h_m, cfg.w_m)
+    assert h_mu.shape == (2, cfg.d_m, cfg.frames, w_m) and w_mu.shape == (2, cfg.d_m, cfg.frames, h_m)
     z_m = m.encode_motion(clip)
-    assert z_m.shape == (2, cfg.D_m) and cfg.D_m == cfg.frames * cfg.d_m * (cfg.h_m + cfg.h_m)
+    assert z_m.shape == (2, cfg.D_m) and cfg.D_m == h_mu[0].numel() + w_mu[0].numel()
     torch.testing.assert_close(z_m, m.flatten_motion(h_mu, w_mu))
+    back_h, back_w = m.split_motion(z_m)                 # the inverse of the flattening, axis by axis
+    torch.testing.assert_close(back_h, h_mu)
+    torch.testing.assert_close(back_w, w_mu)
     rec, kl, z_s, z_m2 = m(clip, sample=False)
     assert rec.shape == clip.shape and kl.ndim == 0 and kl > 0
     torch.testing.assert_close(z_m2, z_m)
+
+
+def test_full_config_is_the_papers_layout():
+    """SPEC §1: 16 frames at 224², z_s 4x16x7x7, z_m^h, z_m^w 8x16x7, D_m = 1792; VidTwin's Q-Former."""
+    cfg = M.ExtractorConfig()
+    assert (cfg.frames, cfg.hw, cfg.d_s, cfg.n_q, cfg.h_s, cfg.w_s) == (16, (224, 224), 4, 16, 7, 7)
+    assert (cfg.d_m, cfg.w_m, cfg.h_m, cfg.D_m) == (8, 7, 7, 1792)
+    assert (cfg.n_q, cfg.d_q, cfg.qformer_layers, cfg.heads) == (16, 64, 6, 8)
+    q = M.QFormer(cfg.n_q, cfg.d_q, cfg.d_z, cfg.qformer_layers, cfg.heads, cfg.frames)
+    assert q(torch.zeros(3, 16, cfg.d_z)).shape == (3, 16, 64)
+
+
+def test_qformer_knows_frame_order():
+    """The learned frame embedding: reversing the frames changes z_s (without it, cross-attention over the
+    frames is permutation-invariant and z_s could not tell a clip from its reverse)."""
+    torch.manual_seed(0)
+    q = M.QFormer(2, 8, 8, 2, 2, frames=6).eval()
+    x = torch.randn(4, 6, 8)
+    assert not torch.allclose(q(x), q(x.flip(1)), atol=1e-5)
+    with torch.no_grad():
+        q.frame_embed.zero_()
+    torch.testing.assert_close(q(x), q(x.flip(1)), atol=1e-5, rtol=1e-5)   # the embedding is what sees order
+
+
+def test_plain_latent_has_the_same_size_and_no_structure():
+    """Appendix Table 4: one video-VAE latent z_v of size D_m, no z_s; the decoder sees only it."""
+    split = M.ExtractorConfig(frames=8, **NONSQUARE)
+    cfg = M.ExtractorConfig(frames=8, **{**NONSQUARE, "latent": "plain"})
+    m = M.LatentMotionExtractor(cfg).eval()
+    assert not hasattr(m, "qformer") and cfg.D_m == split.D_m
+    clip = torch.rand(2, 8, 3, 16, 32) * 2 - 1
+    rec, kl, z_s, z_v = m(clip, sample=False)
+    assert z_s is None and z_v.shape == (2, cfg.D_m) and rec.shape == clip.shape and kl > 0
+    torch.testing.assert_close(m.encode_motion(clip), z_v)
+    other = torch.rand_like(z_v)
+    assert not torch.allclose(m.decode(None, other), rec)                     # z_v alone decides V̂
 
 
 @pytest.mark.parametrize("f", [4, 8, 16])
@@ -56,17 +102,22 @@ def test_hw_pooling_reduces_the_claimed_axes():
     torch.testing.assert_close(mu_w[1, 2, 3], torch.arange(5.0))
 
 
-def test_temporal_difference_flag_zero_for_static_clip():
-    m = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, motion_input="diff", **SMALL))
+def test_temporal_difference_flag_differences_z_prime():
+    """--motion-input diff pools z'[t] - z'[t-1] (z': the motion branch's reduced features), zero at t = 0."""
+    torch.manual_seed(0)
+    m = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, motion_input="diff", **SMALL)).eval()
     seen = []
-    m.to_m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    m.m_h.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))   # mu_h of what the branch pools
     static = torch.rand(1, 1, 3, 16, 16).expand(2, 8, 3, 16, 16) * 2 - 1
     m.encode_motion(static)
     assert seen[-1].abs().max() == 0
-    m.encode_motion(torch.rand(2, 8, 3, 16, 16))
-    assert seen[-1].abs().max() > 0
-    paper = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, **SMALL))
-    paper.to_m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    clip = torch.rand(2, 8, 3, 16, 16)
+    m.encode_motion(clip)
+    zp = m.reduce(m.encode_z(clip))                                          # (2, C, f, h_m, w_m)
+    diff = torch.cat([torch.zeros_like(zp[:, :, :1]), zp[:, :, 1:] - zp[:, :, :-1]], 2)
+    torch.testing.assert_close(seen[-1], M.hw_pool(diff)[0].flatten(2))
+    paper = M.LatentMotionExtractor(M.ExtractorConfig(frames=8, **SMALL)).eval()
+    paper.m_h.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
     paper.encode_motion(static)
     assert seen[-1].abs().max() > 0   # per-frame features (paper default) are not differenced
 

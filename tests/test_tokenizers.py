@@ -43,12 +43,18 @@ def test_dct_is_orthonormal_dct2():
 def test_fast_round_trip_within_rounding_bound(fast, noise):
     chunks = _chunks(50, seed=1, noise=noise)
     bound = 0.5 * np.sqrt(10) / fast.scale  # per value, normalised units (class docstring)
+    in_range = 0
     for c in chunks:
         ids = fast.encode(c)
         assert all(0 <= i < fast.vocab_size for i in ids)
         coeffs = fast.coefficients(c)
+        # every chunk decodes to its coefficients clipped to the fitted range (the encode-time clipping)
+        clipped = np.clip(coeffs, fast.min_coeff, fast.max_coeff).reshape(10, 7) / fast.scale
+        np.testing.assert_allclose(fast.decode(ids), np.clip(T.dct_matrix(10).T @ clipped, -1, 1), atol=1e-9)
         if coeffs.min() >= fast.min_coeff and coeffs.max() <= fast.max_coeff:
             assert np.abs(fast.decode(ids) - c).max() <= bound + 1e-9
+            in_range += 1
+    assert in_range >= 25, f"only {in_range} of 50 chunks inside the fitted range: the bound went unchecked"
     smooth = _chunks(50, seed=2, noise=0.0)
     assert np.mean([len(fast.encode(c)) for c in smooth]) < 70 / 3  # compresses smooth chunks > 3x
 
