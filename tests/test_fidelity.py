@@ -256,3 +256,32 @@ def test_every_deviation_tag_is_listed_in_the_readme_and_back():
     untagged = [f"{f.name}:{n}" for f in sorted(REPO.glob("*.py"))
                 for n, line in enumerate(f.read_text().splitlines(), 1) if re.search(r"#\s*Deviation(?! \[)", line)]
     assert not untagged, f"a '# Deviation' without its [key]: {untagged}"
+
+
+def test_ablation_rows_quote_the_paper_table_by_table():
+    import evaluate as E
+    assert [r[0] for r in E.ROWS] == list(E.PAPER)
+    full = dict((t, v) for t, v, _ in E.PAPER["full"])
+    for name, refs in E.PAPER.items():
+        for table, row, full_of_table in refs:
+            assert full[table if table in full else "Table 3"] == full_of_table, (name, table)
+    assert E.paper_cell("no_pretrain") == "0.448 vs 0.947 (Table 3)"
+    assert E.paper_cell("lambda2_0") == "0.936 vs 0.955 (λ1/λ2 table)"
+    assert E.paper_cell("plain_latent") == "0.920 vs 0.947 (appendix Table 4)" and E.paper_cell("lambda1_0") == "—"
+
+
+def test_plain_latent_extractor_trains_and_exports(tmp_path):
+    """train_extractor.py --latent plain: the appendix-Table-4 extractor exports a z_v of the split model's D_m."""
+    root = data.write_synthetic(tmp_path / "d", tasks=1, demos=2, T=24, size=16)
+    out = tmp_path / "plain"
+    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
+                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "2",
+                        "--batch-size", "2", "--val-every", "2", "--val-clips", "1", "--workers", "0",
+                        "--latent", "plain"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = M.ExtractorConfig(**M.load_config(out)["extractor"])
+    split = M.ExtractorConfig(**{**M.load_config(out)["extractor"], "latent": "split"})
+    assert cfg.latent == "plain" and "z_v" in r.stdout
+    for span in (None, 20):
+        cache = M.MotionCache(out, span=span)
+        assert cache.D_m == split.D_m
