@@ -568,7 +568,7 @@ def train_vqgan(args):
         # Deviation [no-lpips]: no perceptual (LPIPS) term, its VGG weights are not available offline.
         # Deviation [vqgan-mse]: an MSE term is added to taming's L1 reconstruction loss (--mse-weight).
         rec = F.l1_loss(x_hat, x) + args.mse_weight * F.mse_loss(x_hat, x)
-        loss, metrics = rec + q_loss, {"rec": rec.item(), "q": q_loss.item()}
+        loss, metrics = rec + q_loss, {"rec": rec.detach(), "q": q_loss.detach()}  # read at log steps
         if disc is not None and step >= args.gan_start:
             g_loss = -disc(x_hat).mean()  # hinge generator loss
             last = model.decoder.net[-1].weight
@@ -576,7 +576,7 @@ def train_vqgan(args):
             g_gan = torch.autograd.grad(g_loss, last, retain_graph=True)[0]
             w = (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, 1e4).detach()  # adaptive weight (taming)
             loss = loss + args.gan_weight * w * g_loss
-            metrics["g"] = g_loss.item()
+            metrics["g"] = g_loss.detach()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -586,12 +586,12 @@ def train_vqgan(args):
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
-            metrics["d"] = d_loss.item()
+            metrics["d"] = d_loss.detach()
         step += 1
         since += 1
         bar.update(1)
         if step % args.log_every == 0 or step == args.steps:
-            log(step, args.steps, since, loss=loss.item(), lr=lr, **metrics)
+            log(step, args.steps, since, loss=loss.detach(), lr=lr, **metrics)
             since = 0
         if step % args.ckpt_every == 0 or step == args.steps:
             checkpoint()

@@ -95,3 +95,29 @@ def artifacts(tmp_path_factory):
     train_extractor.export_all(ext, d, base / "extractor", 6, [20], stride=1, device="cpu")  # + the window span
     return SimpleNamespace(data=root, tokenizers=tok, vqgan=base / "vqgan", extractor=base / "extractor",
                            base=base, D_m=ex_cfg.D_m)
+
+
+@pytest.fixture(scope="session")
+def vla_parts(artifacts):
+    """The artefacts loaded as the VLA stages load them: tokenizers, caches, vocabulary, data, stats."""
+    from types import SimpleNamespace
+
+    import data
+    import pretrain_vla as P
+    ns = SimpleNamespace(tokenizers=artifacts.tokenizers, vqgan=artifacts.vqgan, keyframe_cache=None,
+                         extractor=artifacts.extractor)
+    text, fast, kf, motion, vocab = P.load_artifacts(ns)
+    return SimpleNamespace(text=text, fast=fast, kf=kf, motion=motion, vocab=vocab,
+                           data=data.LiberoData(artifacts.data),
+                           stats=data.load_stats(artifacts.tokenizers / "stats.json"))
+
+
+def run_extractor(root, out, *extra, timeout=300):
+    """train_extractor.py, tiny, on 16² synthetic data with 8-frame clips over 10 steps (CLI tests)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "train_extractor.py"), "--data", str(root),
+           "--out", str(out), "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--workers", "0",
+           *map(str, extra)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

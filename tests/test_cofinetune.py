@@ -17,13 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def parts(artifacts):
-    ns = SimpleNamespace(tokenizers=artifacts.tokenizers, vqgan=artifacts.vqgan, keyframe_cache=None,
-                         extractor=artifacts.extractor)
-    text, fast, kf, motion, vocab = P.load_artifacts(ns)
-    d = data.LiberoData(artifacts.data)
-    stats = data.load_stats(artifacts.tokenizers / "stats.json")
-    return SimpleNamespace(text=text, fast=fast, kf=kf, motion=motion, vocab=vocab, data=d, stats=stats)
+def parts(vla_parts):
+    return vla_parts
 
 
 def _model(vocab, D_m, seed=0):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import data
 import model as M
+from conftest import run_extractor
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = dict(image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2, heads=2, d_s=2, s_down=1,
@@ -164,10 +165,8 @@ def test_checkpoint_round_trip_exact(tmp_path):
 def test_train_and_export_cli(tmp_path):
     root = data.write_synthetic(tmp_path / "d", tasks=1, demos=3, T=30, size=16)
     out = tmp_path / "ext"
-    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
-                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "4",
-                        "--batch-size", "2", "--val-every", "4", "--val-clips", "2", "--workers", "0",
-                        "--export-stride", "3"], capture_output=True, text=True, timeout=300)
+    r = run_extractor(root, out, "--steps", 4, "--batch-size", 2, "--val-every", 4, "--val-clips", 2,
+                      "--export-stride", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "val PSNR" in r.stdout and (out / "figure.png").exists()
     assert "(pixel change mask)" in r.stdout                                # synthetic data: no simulator to ask
@@ -183,10 +182,8 @@ def test_train_and_export_cli(tmp_path):
     z = cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", 7)  # between exported starts -> start 6
     np.testing.assert_allclose(z, cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", 6))
     # resume continues from the saved step
-    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
-                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "6",
-                        "--batch-size", "2", "--val-every", "6", "--val-clips", "2", "--workers", "0",
-                        "--resume", "--no-export"], capture_output=True, text=True, timeout=300)
+    r = run_extractor(root, out, "--steps", 6, "--batch-size", 2, "--val-every", 6, "--val-clips", 2,
+                      "--resume", "--no-export")
     assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(out)["step"] == 6
     # --validate-only re-validates the trained run with its own config (no size flags needed)
     r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),

@@ -19,6 +19,7 @@ import data
 import model as M
 import pretrain_vla as P
 import sim
+from conftest import run_extractor
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_VLA = ["--tiny", "--width", "32", "--layers", "2", "--heads", "2", "--workers", "0"]
@@ -120,28 +121,23 @@ def test_grad_accum_matches_the_larger_batch(tmp_path):
         torch.testing.assert_close(w_accum[k], w_big[k], atol=1e-6, rtol=1e-5)
 
 
-def test_validation_loss_on_heldout_episodes(artifacts, tmp_path):
+def test_validation_loss_on_heldout_episodes(artifacts, vla_parts, tmp_path):
     out = tmp_path / "pre"
     P.main([*_art(artifacts), *TINY_VLA, "--out", str(out), "--steps", "4", "--batch-size", "4",
             "--val-every", "2", "--val-episodes", "2", "--log-every", "2"])
     recs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     val = [r for r in recs if "val_loss" in r]
     assert [r["step"] for r in val] == [2, 4] and all(np.isfinite(r["val_loss"]) and "val_mse" in r for r in val)
-    d = data.LiberoData(artifacts.data)
-    text, _, kf, motion, vocab = P.load_artifacts(SimpleNamespace(
-        tokenizers=artifacts.tokenizers, vqgan=artifacts.vqgan, keyframe_cache=None, extractor=artifacts.extractor))
-    ds = P.PretrainTokens(d, text, kf, motion, vocab)
-    train, held = P.heldout_split(ds, len(d), 2)
+    v = vla_parts
+    ds = P.PretrainTokens(v.data, v.text, v.kf, v.motion, v.vocab)
+    train, held = P.heldout_split(ds, len(v.data), 2)
     assert held and {ds.items[k][0] for k in held} == {1, 3} and not {ds.items[k][0] for k in train} & {1, 3}
 
 
-def test_every_stage_collates_under_spawn(artifacts):
+def test_every_stage_collates_under_spawn(artifacts, vla_parts):
     """DataLoader workers under the spawn start method (macOS/MPS, Windows) pickle the dataset and collate."""
-    ns = SimpleNamespace(tokenizers=artifacts.tokenizers, vqgan=artifacts.vqgan, keyframe_cache=None,
-                         extractor=artifacts.extractor)
-    text, fast, kf, motion, vocab = P.load_artifacts(ns)
-    d = data.LiberoData(artifacts.data)
-    stats = data.load_stats(artifacts.tokenizers / "stats.json")
+    v = vla_parts
+    text, fast, kf, motion, vocab, d, stats = v.text, v.fast, v.kf, v.motion, v.vocab, v.data, v.stats
     stages = [(data.ClipView(d, 4, 6, 16), None),
               (P.PretrainTokens(d, text, kf, motion, vocab), functools.partial(P.collate, vocab=vocab)),
               (C.WindowTokens(d, stats, text, fast, kf, M.MotionCache(artifacts.extractor, span=20), vocab),
@@ -159,22 +155,19 @@ def test_every_stage_collates_under_spawn(artifacts):
 def test_extractor_resume_restores_the_discriminator(tmp_path):
     root = data.write_synthetic(tmp_path / "d", tasks=1, demos=3, T=30, size=16)
     out = tmp_path / "ext"
-    base = [sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out), "--tiny",
-            "--image-size", "16", "--frames", "8", "--span", "10", "--batch-size", "2", "--val-clips", "2",
-            "--workers", "0", "--gan-weight", "0.1", "--no-export", "--lr", "1e-4"]
-    r = subprocess.run([*base, "--steps", "2", "--val-every", "2"], capture_output=True, text=True, timeout=300)
+    base = ["--batch-size", 2, "--val-clips", 2, "--no-export"]
+    gan = [*base, "--gan-weight", 0.1, "--lr", 1e-4]
+    r = run_extractor(root, out, *gan, "--steps", 2, "--val-every", 2)
     assert r.returncode == 0, r.stderr[-2000:]
     first = torch.load(out / "train_state.pt", weights_only=False)
-    r = subprocess.run([*base, "--steps", "3", "--val-every", "3", "--resume"], capture_output=True, text=True,
-                       timeout=300)
+    r = run_extractor(root, out, *gan, "--steps", 3, "--val-every", 3, "--resume")
     assert r.returncode == 0, r.stderr[-2000:]
     second = torch.load(out / "train_state.pt", weights_only=False)
     steps = {int(s["step"]) for s in second["optimizer_d"]["state"].values()}
     assert steps == {3}                                               # Adam's count continued: 2 restored + 1
     drift = max(float((second["disc"][k] - first["disc"][k]).abs().max()) for k in first["disc"])
     assert drift < 5e-3                                               # one small step from the saved weights
-    r = subprocess.run([*base[:-5], "--no-export", "--steps", "4", "--val-every", "4", "--resume",
-                        "--gan-weight", "0"], capture_output=True, text=True, timeout=300)
+    r = run_extractor(root, out, *base, "--steps", 4, "--val-every", 4, "--resume")
     assert r.returncode == 0, r.stderr[-2000:]                        # dropping the GAN term resumes the rest
 
 
@@ -274,10 +267,8 @@ def test_plain_latent_extractor_trains_and_exports(tmp_path):
     """train_extractor.py --latent plain: the appendix-Table-4 extractor exports a z_v of the split model's D_m."""
     root = data.write_synthetic(tmp_path / "d", tasks=1, demos=2, T=24, size=16)
     out = tmp_path / "plain"
-    r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
-                        "--tiny", "--image-size", "16", "--frames", "8", "--span", "10", "--steps", "2",
-                        "--batch-size", "2", "--val-every", "2", "--val-clips", "1", "--workers", "0",
-                        "--latent", "plain"], capture_output=True, text=True, timeout=300)
+    r = run_extractor(root, out, "--steps", 2, "--batch-size", 2, "--val-every", 2, "--val-clips", 1,
+                      "--latent", "plain")
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = M.ExtractorConfig(**M.load_config(out)["extractor"])
     split = M.ExtractorConfig(**{**M.load_config(out)["extractor"], "latent": "split"})
