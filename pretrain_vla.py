@@ -296,7 +296,8 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         if state is not None and "ema" not in state:
             print(f"note: {out / 'train_state.pt'} holds no --ema average; it starts from the step-{step} weights")
         ema = M.WeightEMA(model, args.ema, (state or {}).get("ema"))
-    net, sampler = LossModule(model, loss_fn), None
+    net = inner = LossModule(model, loss_fn)
+    sampler = None
     train_idx, val_idx = heldout_split(dataset, _n_episodes(dataset), args.val_episodes)
     train_set = torch.utils.data.Subset(dataset, train_idx)
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
@@ -362,7 +363,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
             since = 0
             tokens.zero_()
         if rank == 0 and val_loader is not None and (step % args.val_every == 0 or step == args.steps):
-            val = validation_loss(net, val_loader, device, amp, args.val_batches)
+            val = validation_loss(inner, val_loader, device, amp, args.val_batches)  # rank 0 alone: not via DDP
             with open(log.path, "a") as f:
                 f.write(json.dumps({"step": step, **val}) + "\n")
             print(f"step {step}/{args.steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in val.items()), flush=True)

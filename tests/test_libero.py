@@ -129,6 +129,24 @@ def test_env_observations_and_protocol(object_env):
 
 
 @needs_libero
+def test_validation_states_are_reproducible_and_apart_from_test_and_demo_states(object_env):
+    """--init-states val on real LIBERO: LIBERO's own placement samplers under val_seed; the same i gives the
+    same state, and none equals an official init state or the first state of a demo attempt (train_seed)."""
+    env = object_env
+    val = []
+    for i in (0, 1, 0):
+        env.set_val_state(i)
+        val.append(env.get_state())
+    assert np.allclose(val[0], val[2]) and not np.allclose(val[0], val[1])
+    test = env.suite.get_task_init_states(0)                                            # (50, D)
+    assert np.abs(np.stack(val[:2])[:, None] - test[None]).max(-1).min() > 1e-4
+    env.seed(libero_sim.train_seed(env.suite.name, 0, 0))
+    env.reset()
+    assert np.abs(env.get_state() - val[0]).max() > 1e-4
+    assert libero_sim.val_seed(env.suite.name, 0, 0) != libero_sim.train_seed(env.suite.name, 0, 0)
+
+
+@needs_libero
 def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
     """The expert's demo (from a training placement) is written in the official layout, data.py
     reads it, and its recorded actions replayed from its recorded scene and state reach success."""

@@ -229,10 +229,13 @@ def test_weight_ema_exports_the_average_and_resumes_it(artifacts, tmp_path):
 
 def test_torchrun_two_processes_gloo(artifacts, tmp_path):
     torchrun = shutil.which("torchrun") or pytest.skip("torchrun not on PATH")
-    r = _cli(artifacts, tmp_path / "ddp", "--steps", "3", "--device", "cpu",
+    r = _cli(artifacts, tmp_path / "ddp", "--steps", "3", "--device", "cpu", "--grad-accum", "2",
+             "--val-every", "2", "--val-episodes", "2",
              launcher=(torchrun, "--nproc_per_node=2", "--master_port=29533"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert M.load_config(tmp_path / "ddp")["world_size"] == 2
+    log = (tmp_path / "ddp" / "log.jsonl").read_text()
+    assert log.count('"val_loss"') == 2                               # steps 2 and 3, on rank 0 alone
     # co-fine-tuning with λ1 = 0 leaves the motion head without gradient: DDP must still run
     cmd = [torchrun, "--nproc_per_node=2", "--master_port=29534", str(REPO / "cofinetune.py"), "--data",
            str(artifacts.data), "--tokenizers", str(artifacts.tokenizers), "--vqgan", str(artifacts.vqgan),
