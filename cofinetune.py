@@ -6,8 +6,10 @@ step of action chunk A^j (FAST tokens, l_a steps); one motion query Q for the wi
 
     L = Σ_j CE(Â_q^j, A_q^j) + λ1 ||ẑ_m − z_m(V_{1:f})||² + λ2 Σ_j CE(ṽ̂_q^j, ṽ_q^j)          (Eq. 3)
 
-LIBERO setting: N = 2, l_a = 10, λ1 = 0.1, λ2 = 0.01. Windows that run past the episode end are cut
-at the first incomplete chunk, so padding never enters any loss term.
+LIBERO setting: N = 2, l_a = 10, λ1 = 0.1, λ2 = 0.01. z_m(V_{1:f}) is the window's own motion: f frames
+over the N·l_a steps it covers (the extractor's z_m_span20 export; --motion-span clip: its 100-step
+training clip). Windows that run past the episode end are cut at the first incomplete chunk, so padding
+never enters any loss term. The run directory is a self-contained policy (tokenizers and VQGAN copied in).
 
     python cofinetune.py --data DATA --tiny                       # from runs/pretrain, CPU
     python cofinetune.py --data DATA --tiny --init-from none      # the "w/o pre-training" ablation

@@ -6,10 +6,13 @@ L_rec is the MSE averaged over all elements of the clip; L_KL (lambda_KL = 1e-6)
 Gaussian posteriors of z_s, z_m^h and z_m^w; L_GAN is an optional per-frame PatchGAN hinge term
 (--gan-weight, off by default); L_p (LPIPS) is omitted: no VGG weights are available offline.
 After training, z_m (posterior mean) of every clip start is exported to OUT/z_m.hdf5 with per-dim
-mean/std in OUT/z_m_stats.json, so pre-training and co-fine-tuning never run the extractor.
+mean/std in OUT/z_m_stats.json (clips over --span steps: pre-training's target) and, for each of
+--export-spans, to OUT/z_m_span<S>.hdf5 (20 = co-fine-tuning's window N·l_a: Eq. 3's z_m(V_{1:f})), so
+pre-training and co-fine-tuning never run the extractor. --latent plain trains appendix Table 4's
+plain video VAE (no z_s / z_m split) whose latent of the same size D_m is exported the same way.
 
     python train_extractor.py --data DATA --tiny                      # CPU, minutes (32², f = 16)
-    python train_extractor.py --data DATA --steps 20000 --batch-size 16   # one GPU, 128²
+    python train_extractor.py --data DATA --steps 20000 --batch-size 16   # one GPU, the paper's 224² layout
     python train_extractor.py --data DATA --out runs/extractor --export-only   # re-export z_m
     python train_extractor.py --data DATA --out runs/extractor --tiny --validate-only  # metrics + figure again
 """
