@@ -2,23 +2,17 @@
 # Eq. (3)'s motion target: the window's own span (default) vs the extractor's 100-step clip (--motion-span clip).
 # Same data, artefacts, pre-training and seeds for both; scored on VALIDATION start states (--init-states val),
 # so the choice is not made on the test init states. Resumable: re-running skips finished stages.
-#   bash experiments/motion_span.sh                 # the quickstart's tiny recipe on mini_goal (~50 CPU min)
+#   bash experiments/motion_span.sh                 # the quickstart's tiny recipe on mini_goal (~50 CPU min a seed)
 # Knobs: SUITE, DEMOS, SEEDS ("0 1"), TRIALS (val trials per task), RUNS, COFINETUNE_STEPS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
-SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; SEEDS="${SEEDS:-0}"; TRIALS="${TRIALS:-20}"
+SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; SEEDS="${SEEDS:-0 1}"; TRIALS="${TRIALS:-20}"
 DATA="${DATA:-data/$SUITE}"; RUNS="${RUNS:-runs/motion_span}"; STEPS="${COFINETUNE_STEPS:-1500}"
-ART=(--data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan" --extractor "$RUNS/extractor")
+source experiments/common.sh
 
 [ -d "$DATA" ] || python sim.py generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
-[ -f "$RUNS/tokenizers/fast.json" ] || python tokenizers.py fit --data "$DATA" --out "$RUNS/tokenizers"
-python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps 800 --ckpt-every 400 \
-    --log-every 200 --resume
-[ -f "$RUNS/vqgan/keyframe_ids.hdf5" ] || python tokenizers.py cache --data "$DATA" --vqgan "$RUNS/vqgan"
-# exports z_m.hdf5 (the 100-step training span, pre-training's target) and z_m_span20.hdf5 (the window's N·l_a)
-[ -f "$RUNS/extractor/z_m_span20.hdf5" ] || python train_extractor.py --data "$DATA" --out "$RUNS/extractor" \
-    --tiny --steps 800 --val-every 400 --log-every 200 --resume
+artefacts "$DATA" "$RUNS" 800 800   # the quickstart's VQGAN and extractor steps
 python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps 500 --batch-size 16 --log-every 100 --resume
 for seed in $SEEDS; do
   for span in window clip; do

@@ -9,15 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 SEEDS="${SEEDS:-1}"; TRIALS="${TRIALS:-50}"; DATA="${DATA:-data/goal100}"; RUNS="${RUNS:-runs/w256_proprio}"
-ART=(--data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan" --extractor "$RUNS/extractor")
+source experiments/common.sh
 
 [ -d "$DATA" ] || python sim.py generate --suite mini_goal --demos-per-task 100 --out "$DATA" --workers 2
-[ -f "$RUNS/tokenizers/fast.json" ] || python tokenizers.py fit --data "$DATA" --out "$RUNS/tokenizers"
-python tokenizers.py train-vqgan --data "$DATA" --out "$RUNS/vqgan" --tiny --steps 1500 --ckpt-every 500 \
-    --log-every 250 --resume
-[ -f "$RUNS/vqgan/keyframe_ids.hdf5" ] || python tokenizers.py cache --data "$DATA" --vqgan "$RUNS/vqgan"
-[ -f "$RUNS/extractor/z_m_span20.hdf5" ] || python train_extractor.py --data "$DATA" --out "$RUNS/extractor" \
-    --tiny --steps 800 --val-every 400 --log-every 200 --resume
+artefacts "$DATA" "$RUNS" 1500 800
 python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --width 256 --steps 1000 --batch-size 16 \
     --log-every 250 --resume
 for seed in $SEEDS; do

@@ -276,3 +276,10 @@ def test_plain_latent_extractor_trains_and_exports(tmp_path):
     for span in (None, 20):
         cache = M.MotionCache(out, span=span)
         assert cache.D_m == split.D_m
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "experiments").glob("*.sh")))
+def test_experiment_scripts_parse(script):
+    """Every experiment script is valid bash (they run for an hour: a typo must not wait that long)."""
+    r = subprocess.run(["bash", "-n", str(REPO / "experiments" / script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
