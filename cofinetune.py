@@ -382,9 +382,9 @@ def main(argv=None):
     device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
     try:
         data = D.LiberoData(args.data)
-        text, fast, kf, motion, vocab = P.load_artifacts(args)
-        if args.motion_span == "window":  # Sec. 3.4, Eq. (3): z_m(V_{1:f}) of the window's own N·l_a steps
-            motion = M.MotionCache(args.extractor, span=args.N * fast.l_a)
+        # Sec. 3.4, Eq. (3): z_m(V_{1:f}) of the window's own N·l_a steps
+        window = (lambda fast: args.N * fast.l_a) if args.motion_span == "window" else None
+        text, fast, kf, motion, vocab = P.load_artifacts(args, window)
         # Deviation [clip-span]: --motion-span clip (not the default) supervises Q with the extractor's
         # 100-step training clip from the window's start, motion past the window's last action.
         P.check_artifacts(data, kf, motion)

@@ -415,7 +415,7 @@ class LatentMotionExtractor(nn.Module):
 
     def motion(self, z):
         """z -> posteriors of z_m^h (B, d_m, f, w_m) and z_m^w (B, d_m, f, h_m), each (mean, logvar)."""
-        B, C, f = z.shape[:3]
+        B, f = z.shape[0], z.shape[2]
         zp = self.reduce(z)                                                        # z' (B, C, f, h_m, w_m)
         if self.cfg.motion_input == "diff":  # summary variant: temporal differences of z', zero at t = 0
             zp = torch.cat([torch.zeros_like(zp[:, :, :1]), zp[:, :, 1:] - zp[:, :, :-1]], 2)

@@ -34,12 +34,13 @@ import model as M
 import tokenizers as TK
 
 
-def load_artifacts(args):
-    """Tokenizers, keyframe-id cache and z_m export -> (text tokenizer, FAST, keyframe cache, motion cache, vocab)."""
+def load_artifacts(args, motion_span=None):
+    """Tokenizers, keyframe-id cache and z_m export -> (text tokenizer, FAST, keyframe cache, motion cache, vocab).
+    motion_span: a callable fast -> clip span of the z_m export to read (None: the extractor's training span)."""
     text = TK.TextTokenizer.load(args.tokenizers)
     fast = TK.FASTTokenizer.load(args.tokenizers)
     kf = TK.KeyframeCache(args.keyframe_cache or Path(args.vqgan) / "keyframe_ids.hdf5")
-    motion = M.MotionCache(args.extractor)
+    motion = M.MotionCache(args.extractor, span=motion_span(fast) if motion_span else None)
     return text, fast, kf, motion, M.Vocab(text.vocab_size, kf.n_codes, fast.vocab_size)
 
 
@@ -252,15 +253,15 @@ class LossModule(torch.nn.Module):
         return self.loss_fn(self.model, self.model(batch["ids"], batch["seg"], batch.get("state")), batch)
 
 
-def heldout_split(dataset, n_episodes: int, every: int) -> tuple[list[int], list[int]]:
+def heldout_split(dataset, every: int) -> tuple[list[int], list[int]]:
     """Indices of the dataset's items (episode, start) -> (train, validation): every `every`-th episode
     (i % every == every - 1, the episodes the VQGAN and the extractor hold out too) is validation;
     every = 0 keeps all for training (no validation)."""
     # Deviation [val-holdout]: the VLA stages hold out every 10th episode (--val-episodes) for a validation
     # loss; the paper trains on every demonstration (--val-episodes 0 does too).
-    held = {i for i in range(n_episodes) if every and i % every == every - 1}
-    train = [k for k, (i, _) in enumerate(dataset.items) if i not in held]
-    return (train, [k for k, (i, _) in enumerate(dataset.items) if i in held]) if train else (list(range(len(dataset))), [])
+    held = lambda i: every and i % every == every - 1
+    train = [k for k, (i, _) in enumerate(dataset.items) if not held(i)]
+    return (train, [k for k, (i, _) in enumerate(dataset.items) if held(i)]) if train else (list(range(len(dataset))), [])
 
 
 @torch.no_grad()
@@ -298,7 +299,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         ema = M.WeightEMA(model, args.ema, (state or {}).get("ema"))
     net = inner = LossModule(model, loss_fn)
     sampler = None
-    train_idx, val_idx = heldout_split(dataset, _n_episodes(dataset), args.val_episodes)
+    train_idx, val_idx = heldout_split(dataset, args.val_episodes)
     train_set = torch.utils.data.Subset(dataset, train_idx)
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
@@ -375,10 +376,6 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         print(f"saved {out} at step {step}")
     if world > 1:
         torch.distributed.destroy_process_group()
-
-
-def _n_episodes(dataset) -> int:
-    return 1 + max((i for i, _ in dataset.items), default=-1)
 
 
 if __name__ == "__main__":

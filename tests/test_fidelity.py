@@ -130,7 +130,7 @@ def test_validation_loss_on_heldout_episodes(artifacts, vla_parts, tmp_path):
     assert [r["step"] for r in val] == [2, 4] and all(np.isfinite(r["val_loss"]) and "val_mse" in r for r in val)
     v = vla_parts
     ds = P.PretrainTokens(v.data, v.text, v.kf, v.motion, v.vocab)
-    train, held = P.heldout_split(ds, len(v.data), 2)
+    train, held = P.heldout_split(ds, 2)
     assert held and {ds.items[k][0] for k in held} == {1, 3} and not {ds.items[k][0] for k in train} & {1, 3}
 
 
