@@ -229,8 +229,8 @@ class Policy:
         codes = self.encode_keyframe(obs)
         state = None
         if self.proprio:  # a recorded 8-D "proprio" (evaluate.py offline), else from the env's keys
-            import sim    # the observation -> proprio mapping the demos were recorded with
-            raw = obs["proprio"] if "proprio" in obs else sim.obs_proprio(obs)
+            from envs.common import obs_proprio  # the observation -> proprio mapping the demos were recorded with
+            raw = obs["proprio"] if "proprio" in obs else obs_proprio(obs)
             state = self.stats["proprio"].normalize(np.asarray(raw, np.float64)).astype(np.float32)  # (8,)
         hist = list(self.past) if self.history else []
         keyframes = [c for c, _, _ in hist] + [codes]

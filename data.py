@@ -1,7 +1,7 @@
 """LIBERO-format data: reading, writing, validation, normalisation and the three sample views.
 
 Every CoWVLA stage trains on LIBERO demonstrations (paper Sec. 4, LIBERO setting). This module reads
-the official HDF5 layout written by LIBERO's `scripts/create_dataset.py` (and the files `sim.py`
+the official HDF5 layout written by LIBERO's `scripts/create_dataset.py` (and the files `envs/`
 writes in the same layout), rejects bad files with errors a user can act on, and serves:
 
     ClipView      f frames of one episode for the Latent Motion Extractor (Sec. 3.2)
@@ -109,7 +109,7 @@ def suite_of(path) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# Writing (used by sim.py; written files read back identically)
+# Writing (used by envs/; written files read back identically)
 
 def write_task_file(path, demos: list[dict], *, instruction: str | None = None,
                     language_instruction: str | None = None, problem_name: str = "",

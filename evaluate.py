@@ -14,7 +14,7 @@ Outputs in --out: eval_info.json (per task / suite / overall success with trial 
 (the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
 an interrupted evaluation from it; on the embedded benchmark each also lists `other_tasks_done`, the
 suite's other tasks whose goal the rollout reached, and `failure_mode`, why a failed episode's goal
-does not hold (sim.FAILURE_MODES); the table counts both) and GIF videos of the first episodes (both
+does not hold (envs.mini.FAILURE_MODES); the table counts both) and GIF videos of the first episodes (both
 cameras; with --imagine, the policy's imagined next keyframe beside the real one).
 """
 from __future__ import annotations
@@ -41,13 +41,10 @@ def env_backend(kind: str):
     An env may also offer tasks_done() (the suite's task ids whose goal holds now) and failure_mode()
     (why its own goal does not hold now, or None): run_episode then records other_tasks_done and
     failure_mode; the embedded benchmark has both, real LIBERO neither."""
-    if kind == "mini":
-        import sim
-        return list(sim.SUITES), sim.get_suite, lambda suite, task, size: sim.MiniEnv(suite, task, camera_size=size)
-    if kind == "libero":  # the real simulator (optional extra): exits with the install command when missing
-        import libero_sim
-        return libero_sim.backend()
-    raise SystemExit(f"error: unknown --env {kind!r} (expected mini or libero)")
+    import envs  # the real simulator (optional extra) exits with the install command when missing
+    if kind not in envs.BACKENDS:
+        raise SystemExit(f"error: unknown --env {kind!r} (expected {' or '.join(envs.BACKENDS)})")
+    return envs.backend(kind)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,11 +98,11 @@ def run_episode(job: dict) -> dict:
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
-    # --perturb: bursts of pushes added to the executed actions (sim.Disturbance), one seeded stream per
+    # --perturb: bursts of pushes added to the executed actions (envs.mini.Disturbance), one seeded stream per
     # (task, trial) so the evaluation stays deterministic; a robustness check, not LIBERO's protocol
     disturb = None
     if job.get("perturb"):
-        from sim import Disturbance
+        from envs.mini import Disturbance
         disturb = Disturbance(np.random.default_rng([job["task"], job["trial"], 1]), job["perturb"])
     frames, success, steps, done_before = [], False, 0, None
     for t in range(SETTLE_STEPS + (job.get("max_steps") or suite.max_steps)):
@@ -159,7 +156,7 @@ def _save_gif(frames, path):
 def task_plan(env: str, suite: str, tasks=None) -> list:
     """-> [(suite, task ids)] for --suite and --tasks (a list of ids, or a string such as "0,2" or "all";
     None: all), checked before any episode starts: an unknown suite or an id out of range is a ValueError."""
-    from sim import task_ids
+    from envs.common import task_ids
     names, get_suite, _ = env_backend(env)
     if tasks is not None and not isinstance(tasks, str):
         tasks = ",".join(map(str, tasks))
@@ -227,7 +224,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     info = summarise(results)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
                 resumed_episodes=len(jobs) - len(todo), decoding=decoding, init_states=init_states,
-                protocol=(f"trial i from init state i" if init_states == "test" else
+                protocol=("trial i from init state i" if init_states == "test" else
                           "trial i from validation start state i (not the test init states)")
                          + f"; {SETTLE_STEPS} no-op settling steps; success = done"
                          + (f"; executed actions perturbed (--perturb {perturb})" if perturb else ""))
@@ -312,7 +309,7 @@ def markdown_table(info: dict) -> str:
     if info.get("init_states") == "val":
         lines += ["", "Start states: validation (`--init-states val`), not the test init states."]
     modes = sorted({m for t in info["per_task"] for m in t.get("failure_modes", {})})
-    if modes:  # failure anatomy (embedded benchmark): episodes per failure mode, sim.FAILURE_MODES
+    if modes:  # failure anatomy (embedded benchmark): episodes per failure mode, envs.mini.FAILURE_MODES
         lines += ["", "| suite | task | failures | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
         for t in info["per_task"]:
             fm = t.get("failure_modes", {})
@@ -321,191 +318,10 @@ def markdown_table(info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------------------------
-# The paper's ablations in miniature (Tables 3-4): same data, artefacts and seeds for every row
-
-# The paper's LIBERO averages, each row beside the full model of the same table (SPEC §1 "Ablations"):
-# (table, this row, the full model in that table). λ1 = 0 with λ2 = 0.01 is not among the paper's rows.
-PAPER = {"full": [("Table 3", 0.947, 0.947), ("λ1/λ2 table", 0.955, 0.955)],
-         "no_pretrain": [("Table 3", 0.448, 0.947)],
-         "no_last_frame": [("Table 3", 0.936, 0.947)],
-         "lambda1_0": [],
-         "lambda2_0": [("λ1/λ2 table", 0.936, 0.955)],
-         "plain_latent": [("appendix Table 4", 0.920, 0.947)]}
-ROWS = [  # name, paper's label, pre-training run, co-fine-tuning flags
-    ("full", "CoWVLA (motion & cot pre-training, λ1 0.1, λ2 0.01)", "pretrain", []),
-    ("no_pretrain", "w/o pre-training (--init-from none)", None, []),
-    ("no_last_frame", "pre-training 'motion' only (no v^f)", "pretrain_motion", []),
-    ("lambda1_0", "λ1 = 0 (no motion loss in fine-tuning)", "pretrain", ["--lambda1", "0"]),
-    ("lambda2_0", "λ2 = 0 (no keyframe loss in fine-tuning)", "pretrain", ["--lambda2", "0"]),
-    ("plain_latent", "Q supervised by a plain video-VAE latent (no z_s/z_m split)", "pretrain_plain", []),
-]
-
-
-def paper_cell(name: str) -> str:
-    """'0.448 vs 0.947 (Table 3)': the row and its table's full model, or — where the paper has no such row."""
-    cells = [f"{row:.3f} vs {full:.3f} ({table})" if row != full else f"{row:.3f} ({table})"
-             for table, row, full in PAPER[name]]
-    return "; ".join(cells) or "—"
-
-
-def ablations(argv):
-    import subprocess
-    p = argparse.ArgumentParser(prog="evaluate.py ablations",
-                                description="Run the full method and the paper's ablations on the same data "
-                                            "and seeds, then write the Table 3-4 style comparison.")
-    p.add_argument("--data", required=True, help="LIBERO-format data (the one the artefacts were built from)")
-    p.add_argument("--tokenizers", default="runs/tokenizers", help="tokenizers.py fit output")
-    p.add_argument("--vqgan", default="runs/vqgan", help="VQGAN run with keyframe_ids.hdf5")
-    p.add_argument("--extractor", default="runs/extractor", help="extractor run with the z_m export")
-    p.add_argument("--runs", default="runs/ablations", help="where the ablation runs and the table go")
-    p.add_argument("--pretrain-steps", type=int, default=600, help="pre-training steps per pre-training run")
-    p.add_argument("--cofinetune-steps", type=int, default=1500, help="co-fine-tuning steps per row")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size of both stages")
-    p.add_argument("--suite", default="all", help="suites to evaluate")
-    p.add_argument("--trials", type=int, default=5, help="trials per task")
-    p.add_argument("--workers", type=int, default=2, help="evaluation processes")
-    p.add_argument("--full-size", action="store_true", help="use the full model config instead of --tiny")
-    p.add_argument("--seed", type=int, default=0, help="seed of every run")
-    p.add_argument("--extractor-steps", type=int, default=800,
-                   help="steps of the plain-latent extractor the appendix-Table-4 row trains (same data, span, size)")
-    p.add_argument("--init-states", choices=("val", "test"), default="val",
-                   help="start states the rows are scored on (val: choose among variants; test: report once)")
-    args = p.parse_args(argv)
-    runs = Path(args.runs)
-    common = ["--data", args.data, "--tokenizers", args.tokenizers, "--vqgan", args.vqgan,
-              "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--log-every", "100"]
-    common += [] if args.full_size else ["--tiny"]
-    t0 = time.time()
-
-    def run(script, out, *extra, steps, extractor=args.extractor, shared=True):
-        if (out / "config.json").exists() and json.loads((out / "config.json").read_text()).get("step") == steps:
-            print(f"[ablations] {out} is done, reusing it")
-            return
-        cmd = [sys.executable, script, *(common + ["--extractor", str(extractor)] if shared else []),
-               "--out", str(out), "--steps", str(steps), *extra]
-        print("[ablations] " + " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
-
-    # appendix Table 4: an extractor of the same size, span and data whose latent has no structure/motion split
-    ext = json.loads((Path(args.extractor) / "config.json").read_text())
-    size = [] if args.full_size else ["--tiny"]
-    run("train_extractor.py", runs / "extractor_plain", "--data", args.data, *size, "--latent", "plain",
-        "--span", str(ext["span"]), "--frames", str(ext["extractor"]["frames"]), "--seed", str(args.seed),
-        steps=args.extractor_steps, shared=False)
-    run("pretrain_vla.py", runs / "pretrain", steps=args.pretrain_steps)
-    run("pretrain_vla.py", runs / "pretrain_motion", "--no-last-frame", steps=args.pretrain_steps)
-    run("pretrain_vla.py", runs / "pretrain_plain", steps=args.pretrain_steps, extractor=runs / "extractor_plain")
-    results = {}
-    for name, label, init, flags in ROWS:
-        out = runs / name
-        run("cofinetune.py", out, "--init-from", str(runs / init) if init else "none", *flags,
-            steps=args.cofinetune_steps, extractor=runs / "extractor_plain" if name == "plain_latent" else args.extractor)
-        info = evaluate(out, "mini", args.suite, args.trials, out / f"eval_{args.init_states}", args.workers,
-                        videos=0, resume=True, init_states=args.init_states)
-        results[name] = info
-    lines = ["| variant | " + " | ".join(results["full"]["per_suite"]) + " | avg | paper, LIBERO avg (vs its table's full model) |",
-             "|---|" + "---|" * (len(results["full"]["per_suite"]) + 2)]
-    for name, label, _, _ in ROWS:
-        info = results[name]
-        cells = [f"{s['pc_success'] / 100:.3f}" for s in info["per_suite"].values()]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {info['overall']['avg_suite_success'] / 100:.3f} | "
-                     f"{paper_cell(name)} |")
-    table = "\n".join(lines) + "\n"
-    note = (f"\nMiniature of the paper's Tables 3-4 on the embedded benchmark ({args.trials} trials per task on "
-            f"{'validation' if args.init_states == 'val' else 'test'} start states, "
-            f"pre-training {args.pretrain_steps} / co-fine-tuning {args.cofinetune_steps} steps, "
-            f"{'full' if args.full_size else 'tiny'} config, seed {args.seed}; {time.time() - t0:.0f} s). "
-            f"The paper's numbers are LIBERO averages with an 8.5B backbone, for reference only.\n")
-    (runs / "ablations.md").write_text(table + note)
-    print(table + note)
-
-
-# ----------------------------------------------------------------------------------------------
-# Open-loop check on recorded demonstrations
-
-ACTION_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
-
-
-def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructions=False) -> dict:
-    """From the recorded observation at step s (every `every` steps of `episodes` episodes drawn with
-    `seed`), the policy's first chunk (fresh context: `reset()` first) vs the demo's actions from s:
-    mean |error| per action dimension, beside the error of always predicting the data's mean action.
-    A policy that does not use what it sees stays at that baseline; this is how the quickstart's
-    x/y failure was found (README). Cheap: no simulator, one chunk per sample.
-
-    With `other_instructions`, each observation is then also given every other instruction in the data and
-    the error of those chunks against the same demo actions is averaged: a policy that reads the
-    instruction is worse with the wrong one; one that ignores it scores the same (README, mini_object)."""
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(data.episodes), min(episodes, len(data.episodes)), replace=False)
-    mean = np.concatenate([data.read(i, "actions") for i in range(len(data.episodes))]).mean(0)   # (7,)
-    l_a = getattr(policy, "l_a", 10)
-    instructions = sorted({e.instruction for e in data.episodes})
-    if other_instructions and len(instructions) < 2:
-        raise ValueError(f"the data has one instruction only ({instructions[0]!r}); other_instructions needs two")
-    err, base, other = [], [], []
-    for i in pick:
-        ep, actions = data.episodes[i], data.read(i, "actions")
-        for s in range(0, ep.length - l_a + 1, every):
-            obs = {"agentview_image": data.images(i, "agentview", [s])[0][::-1, ::-1],     # env format:
-                   "robot0_eye_in_hand_image": data.images(i, "wrist", [s])[0][::-1, ::-1],  # upside down
-                   "proprio": data.proprio(i, [s])[0]}                                        # (8,) recorded
-            target = actions[s: s + l_a]
-
-            def error(instruction):
-                policy.reset()
-                chunk = np.asarray(policy.predict_action_chunk(obs, instruction))[:l_a]      # (l_a, 7)
-                return np.abs(chunk - target).mean(0)                                          # (7,)
-            err.append(error(ep.instruction))
-            base.append(np.abs(mean - target).mean(0))
-            if other_instructions:
-                other.append(np.mean([error(k) for k in instructions if k != ep.instruction], 0))
-    if not err:
-        raise ValueError(f"no sampled episode is at least l_a = {l_a} steps long")
-    return {"policy": np.mean(err, 0).tolist(), "mean_action": np.mean(base, 0).tolist(), "chunks": len(err),
-            "episodes": [int(i) for i in pick], "other_instructions": np.mean(other, 0).tolist() if other else None}
-
-
-def offline(argv):
-    p = argparse.ArgumentParser(prog="evaluate.py offline", description=offline_errors.__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", default="runs/cofinetune", help="co-fine-tuned run directory")
-    p.add_argument("--data", required=True, help="LIBERO-format demonstrations (e.g. the training data)")
-    p.add_argument("--episodes", type=int, default=12, help="episodes sampled")
-    p.add_argument("--every", type=int, default=30, help="steps between sampled start steps")
-    p.add_argument("--seed", type=int, default=0, help="seed of the episode sample")
-    p.add_argument("--other-instructions", action="store_true",
-                   help="also give each observation every other instruction in the data and report the error "
-                        "of those chunks (does the policy read the instruction?)")
-    args = p.parse_args(argv)
-    import cofinetune
-    import data as D
-    if not (Path(args.policy) / "config.json").exists():
-        sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
-    try:
-        demos = D.LiberoData(args.data)
-    except D.DataError as e:
-        sys.exit(f"error: {e}")
-    try:
-        r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed,
-                           args.other_instructions)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
-    print(f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} episodes of {args.data}")
-    print("| | " + " | ".join(ACTION_NAMES) + " | mean |\n|---|" + "---|" * (len(ACTION_NAMES) + 1))
-    print(row(f"policy {args.policy}", r["policy"]) + "\n" + row("mean action (baseline)", r["mean_action"]))
-    if r["other_instructions"] is not None:
-        print(row("policy, given another task's instruction", r["other_instructions"]))
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "ablations":
-        return ablations(argv[1:])
-    if argv and argv[0] == "offline":
-        return offline(argv[1:])
+    if argv and argv[0] in ("ablations", "offline"):
+        sys.exit(f"error: `evaluate.py {argv[0]}` moved to `python experiments/{argv[0]}.py`")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
                    help="co-fine-tuned run directory (Policy.load), several comma-separated (a seed ensemble: "
@@ -535,7 +351,7 @@ def main(argv=None):
     p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
     p.add_argument("--perturb", type=float, default=0.0,
                    help="robustness check, not LIBERO's protocol: add bursts of pushes of up to this many action "
-                        "units per position axis to the executed actions (sim.Disturbance, as `sim.py generate "
+                        "units per position axis to the executed actions (envs.mini.Disturbance, as `python -m envs.mini generate "
                         "--perturb`; seeded per task and trial); 0 = off")
     p.add_argument("--decoding", choices=("free", "constrained"), default="free",
                    help="action decoding: free (any action ids until end-of-action; default, as every recorded "

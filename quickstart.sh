@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CoWVLA quickstart: the whole pipeline, tiny, on the embedded MuJoCo benchmark (sim.py), on a CPU.
+# CoWVLA quickstart: the whole pipeline, tiny, on the embedded MuJoCo benchmark (envs/mini), on a CPU.
 #   data -> tokenizers (FAST, text, VQGAN) -> Latent Motion Extractor (Sec. 3.2) -> pre-training in
 #   latent motion (Sec. 3.3) -> co-fine-tuning (Sec. 3.4) -> closed-loop evaluation (LIBERO protocol).
 # Every stage writes to $RUNS/<stage>; re-running resumes finished stages from their checkpoints.
@@ -39,7 +39,7 @@ stamp.write_text(json.dumps(want))
 PY
 
 stage "1/8 embedded benchmark demonstrations ($SUITE, $DEMOS per task)"
-[ -d "$DATA" ] || python sim.py generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
+[ -d "$DATA" ] || python -m envs.mini generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
 python data.py inspect "$DATA" | sed -n 1,8p  # not head: under pipefail a closed pipe ends the script
 
 stage "2/8 FAST + text tokenizers"

@@ -54,9 +54,9 @@ def psnr(x, y):
 
 def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int):
     """(n, f, size, size) bool masks of the bodies that move in each clip (i, s), from the simulator
-    (sim.motion_masks on the demo's states and model_file) — or None where the data's simulator cannot
+    (envs.mini.motion_masks on the demo's states and model_file) — or None where the data's simulator cannot
     be rebuilt here (real LIBERO's robosuite XML, synthetic data): validate then uses pixel change."""
-    import sim
+    from envs import mini as sim
     try:
         masks = [sim.motion_masks(data.model_file(i), data.read(i, "states",
                                   D.clip_indices(s, data.episodes[i].length, frames, span)), size) for i, s in items]

@@ -11,7 +11,7 @@ SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; SEEDS="${SEEDS:-0 1}"; TRIALS
 DATA="${DATA:-data/$SUITE}"; RUNS="${RUNS:-runs/motion_span}"; STEPS="${COFINETUNE_STEPS:-1500}"
 source experiments/common.sh
 
-[ -d "$DATA" ] || python sim.py generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
+[ -d "$DATA" ] || python -m envs.mini generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
 artefacts "$DATA" "$RUNS" 800 800   # the quickstart's VQGAN and extractor steps
 python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps 500 --batch-size 16 --log-every 100 --resume
 for seed in $SEEDS; do

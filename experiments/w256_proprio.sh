@@ -11,7 +11,7 @@ export MUJOCO_GL="${MUJOCO_GL:-egl}"
 SEEDS="${SEEDS:-1}"; TRIALS="${TRIALS:-50}"; DATA="${DATA:-data/goal100}"; RUNS="${RUNS:-runs/w256_proprio}"
 source experiments/common.sh
 
-[ -d "$DATA" ] || python sim.py generate --suite mini_goal --demos-per-task 100 --out "$DATA" --workers 2
+[ -d "$DATA" ] || python -m envs.mini generate --suite mini_goal --demos-per-task 100 --out "$DATA" --workers 2
 artefacts "$DATA" "$RUNS" 1500 800
 python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --width 256 --steps 1000 --batch-size 16 \
     --log-every 250 --resume

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import evaluate as E
+from experiments.offline import offline_errors
 
 
 class RecordingEnv:
@@ -45,7 +46,7 @@ class ConstantPolicy:
 
 @pytest.fixture
 def recording(monkeypatch):
-    import sim
+    import envs.mini as sim
     envs = []
 
     def backend(kind):
@@ -73,7 +74,7 @@ def test_protocol_settles_then_acts_from_init_state(recording, tmp_path):
 
 
 def test_success_is_done_at_any_step(recording, monkeypatch):
-    import sim
+    import envs.mini as sim
 
     class ExpertPolicy(ConstantPolicy):  # privileged: drives the env the episode built
         def select_action(self, obs, instruction):
@@ -91,7 +92,7 @@ def test_a_rollout_that_does_another_task_is_a_failure_that_names_it(recording, 
     """Asked for "put the bowl on the plate" (task 1), the policy carries out task 4's plan (red block on
     the plate): not a success, and the episode records task 4 in other_tasks_done; the summary and the
     table count it among the failures that did another task."""
-    import sim
+    import envs.mini as sim
 
     class WrongTaskPolicy(ConstantPolicy):
         def select_action(self, obs, instruction):
@@ -172,7 +173,7 @@ def test_history_flag_errors(flags, capsys):
 
 @pytest.mark.parametrize("main", ["evaluate", "sim"])
 def test_negative_perturb_is_a_usage_error(main, capsys):
-    import sim
+    import envs.mini as sim
     argv = {"evaluate": ["--policy", "zero", "--suite", "mini_goal", "--perturb", "-0.1"],
             "sim": ["success", "--suite", "mini_goal", "--perturb", "-0.1"]}[main]
     with pytest.raises(SystemExit) as e:
@@ -192,7 +193,7 @@ def test_offline_errors_against_the_mean_action(artifacts):
         def reset(self): pass
         def predict_action_chunk(self, obs, instruction): return np.tile(mean, (self.l_a, 1))
 
-    r = E.offline_errors(Mean(), demos, episodes=3, every=2)
+    r = offline_errors(Mean(), demos, episodes=3, every=2)
     assert r["chunks"] > 3 and np.allclose(r["policy"], r["mean_action"]) and len(r["policy"]) == 7
 
     class Oracle(Mean):                    # knows the documented sampling order: episodes, then every 2nd step
@@ -202,7 +203,7 @@ def test_offline_errors_against_the_mean_action(artifacts):
             assert np.array_equal(obs["agentview_image"][::-1, ::-1], demos.images(i, "agentview", [t])[0])
             return demos.read(i, "actions")[t: t + self.l_a]
 
-    assert np.allclose(E.offline_errors(Oracle(), demos, episodes=3, every=2)["policy"], 0)
+    assert np.allclose(offline_errors(Oracle(), demos, episodes=3, every=2)["policy"], 0)
 
     n_instr = len({ep.instruction for ep in demos.episodes})
 
@@ -217,13 +218,13 @@ def test_offline_errors_against_the_mean_action(artifacts):
                 return np.tile(mean, (self.l_a, 1))
             return demos.read(i, "actions")[t: t + self.l_a]
 
-    r = E.offline_errors(ReadsInstruction(), demos, episodes=3, every=2, other_instructions=True)
+    r = offline_errors(ReadsInstruction(), demos, episodes=3, every=2, other_instructions=True)
     assert np.allclose(r["policy"], 0) and np.allclose(r["other_instructions"], r["mean_action"])
-    assert E.offline_errors(Mean(), demos, episodes=1, every=10)["other_instructions"] is None
+    assert offline_errors(Mean(), demos, episodes=1, every=10)["other_instructions"] is None
 
 
 def test_libero_backend_missing_is_a_clear_error():
-    import libero_sim
+    import envs.libero as libero_sim
     if libero_sim.available():
         pytest.skip("the real-LIBERO extra is installed here (tests/test_libero.py covers the backend)")
     with pytest.raises(SystemExit, match="pip install -r requirements-libero.txt"):
@@ -239,7 +240,7 @@ def test_zero_action_baseline(tmp_path):
 def test_replayed_expert_actions_succeed_through_the_loop(monkeypatch):
     """Record the expert from eval init state 2 after the protocol's settling steps, then replay the
     actions open-loop through run_episode: the loop must reproduce the success (a check of the loop)."""
-    import sim
+    import envs.mini as sim
     env = sim.MiniEnv("mini_object", 1, camera_size=0)
     obs = env.set_init_state(2)
     for _ in range(E.SETTLE_STEPS):

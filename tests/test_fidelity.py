@@ -18,7 +18,7 @@ import cofinetune as C
 import data
 import model as M
 import pretrain_vla as P
-import sim
+import envs.mini as sim
 from conftest import run_extractor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,9 +225,14 @@ def test_val_evaluation_uses_val_states(monkeypatch, tmp_path):
     assert "validation" in info["protocol"] and "validation" in (tmp_path / "results.md").read_text()
 
 
+def _code_files() -> list[Path]:
+    """The method files, the environments and the experiment scripts."""
+    return sorted([*REPO.glob("*.py"), *REPO.glob("envs/**/*.py"), *REPO.glob("experiments/*.py")])
+
+
 def _deviation_keys_in_code() -> dict:
     keys = {}
-    for f in sorted(REPO.glob("*.py")):
+    for f in _code_files():
         for n, line in enumerate(f.read_text().splitlines(), 1):
             for m in re.finditer(r"Deviation \[([a-z0-9-]+)\]", line):
                 keys.setdefault(m.group(1), []).append(f"{f.name}:{n}")
@@ -246,13 +251,13 @@ def test_every_deviation_tag_is_listed_in_the_readme_and_back():
     assert set(code) == set(listed), (f"tagged in code, not in README: {sorted(set(code) - set(listed))}; "
                                       f"in README, not tagged in code: {sorted(set(listed) - set(code))}")
     assert len(code) >= 10
-    untagged = [f"{f.name}:{n}" for f in sorted(REPO.glob("*.py"))
+    untagged = [f"{f.name}:{n}" for f in _code_files()
                 for n, line in enumerate(f.read_text().splitlines(), 1) if re.search(r"#\s*Deviation(?! \[)", line)]
     assert not untagged, f"a '# Deviation' without its [key]: {untagged}"
 
 
 def test_ablation_rows_quote_the_paper_table_by_table():
-    import evaluate as E
+    import experiments.ablations as E
     assert [r[0] for r in E.ROWS] == list(E.PAPER)
     full = dict((t, v) for t, v, _ in E.PAPER["full"])
     for name, refs in E.PAPER.items():

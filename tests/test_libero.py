@@ -1,4 +1,4 @@
-"""libero_sim.py: the real LIBERO backend (optional extra), its install hint, the env adapter and the
+"""envs/libero: the real LIBERO backend (optional extra), its install hint, the env adapter and the
 scripted expert's demonstrations.
 
 Every test is marked `libero` (select with `python -m pytest -m libero`, leave out with
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import tokenizers  # ours (tokenizers.py at the repository root), imported before anything of LIBERO's
-import libero_sim
+import envs.libero as libero_sim
 
 ROOT = Path(__file__).resolve().parents[1]
 HINT = "pip install -r requirements-libero.txt"
@@ -37,8 +37,8 @@ HIDE_LIBERO = "import sys; sys.modules['libero'] = None; sys.modules['libero_pro
 
 @pytest.mark.parametrize("args", [[], ["setup"], ["generate", "--out", "x"]])
 def test_cli_without_the_extra_prints_the_install_command(args):
-    code = HIDE_LIBERO + f"sys.argv = ['libero_sim.py'] + {args!r}; import runpy; " \
-                         "runpy.run_path('libero_sim.py', run_name='__main__')"
+    code = HIDE_LIBERO + f"sys.argv = ['envs.libero'] + {args!r}; import runpy; " \
+                         "runpy.run_module('envs.libero', run_name='__main__')"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stderr
     assert HINT in r.stderr and "not installed" in r.stderr

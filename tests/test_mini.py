@@ -1,7 +1,7 @@
-"""Tests for sim.py, the embedded MuJoCo benchmark (CPU, ~1 minute on 2 cores).
+"""Tests for envs/mini, the embedded MuJoCo benchmark (CPU, ~1 minute on 2 cores).
 
-    python -m pytest tests/test_sim.py -q            # fast tests
-    python -m pytest tests/test_sim.py -q -m slow    # expert success >= 95% on all 50 init states
+    python -m pytest tests/test_mini.py -q            # fast tests
+    python -m pytest tests/test_mini.py -q -m slow    # expert success >= 95% on all 50 init states
 """
 import os
 import sys
@@ -14,7 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
-import sim
+import envs.mini as sim
+import envs.mini.cli
+import envs.mini.scene
 
 ALL_TASKS = [(s, t) for s in sim.SUITES for t in range(len(sim.SUITES[s].tasks))]
 SMALL = 32  # camera size for tests: rendering does not change the physics
@@ -37,8 +39,8 @@ def test_suites_follow_libero_design_and_names_round_trip():
 
 
 def test_task_selection_and_its_cli_errors(capsys):
-    assert sim._select_tasks("goal", "all") == sim._select_tasks("goal", None) == [("mini_goal", t) for t in range(5)]
-    assert sim._select_tasks("goal,long", "0,2") == [("mini_goal", 0), ("mini_goal", 2), ("mini_long", 0), ("mini_long", 2)]
+    assert envs.mini.cli._select_tasks("goal", "all") == envs.mini.cli._select_tasks("goal", None) == [("mini_goal", t) for t in range(5)]
+    assert envs.mini.cli._select_tasks("goal,long", "0,2") == [("mini_goal", 0), ("mini_goal", 2), ("mini_long", 0), ("mini_long", 2)]
     # a typo is one line naming the flag (argparse exit 2), found before any rollout starts
     for argv, msg in ((["--suite", "goal", "--tasks", "9"], "mini_goal has tasks 0..4, got [9]"),
                       (["--suite", "goal", "--tasks", "a"], "expected comma-separated integers"),
@@ -53,7 +55,7 @@ def test_init_states_are_seeded_fixed_and_distinct():
     states = suite.get_task_init_states(1)
     env = sim.MiniEnv("goal", 1, camera_size=0)
     assert states.shape == (sim.NUM_INIT_STATES, env.model.nq + env.model.nv)
-    fresh = sim._build_suites()["mini_goal"]  # recomputed from the seeds, in another order
+    fresh = envs.mini.scene._build_suites()["mini_goal"]  # recomputed from the seeds, in another order
     np.testing.assert_array_equal(fresh.get_init_state(1, 7), states[7])
     np.testing.assert_array_equal(fresh.get_task_init_states(1), states)
     assert len(np.unique(states.round(6), axis=0)) == sim.NUM_INIT_STATES
@@ -234,7 +236,7 @@ def test_generate_keeps_only_successful_demos(tmp_path, monkeypatch):
         demo, ok = real(suite, task_id, init_id, seed, **kw)
         return (None, False) if init_id == 0 else (demo, ok)
 
-    monkeypatch.setattr(sim, "rollout_expert", fails_on_init_0)
+    monkeypatch.setattr(envs.mini.cli, "rollout_expert", fails_on_init_0)
     rows = sim.generate("goal", 2, tmp_path, workers=1, camera_size=SMALL, tasks="3")
     assert rows[0]["demos"] == 2 and rows[0]["attempts"] == 3  # the failure was replaced by init 2
     with h5py.File(tmp_path / "mini_goal" / "push_the_plate_to_the_front_demo.hdf5", "r") as f:
@@ -278,7 +280,7 @@ def test_motion_masks_mark_exactly_what_moved():
     assert changed[~union].mean() < 0.01 and changed[union].mean() > 0.3
     static = sim.motion_masks(demo["model_file"], demo["states"][[0] * 4], 64)
     assert not static.any()
-    with pytest.raises(ValueError, match="scene written by sim.py"):
+    with pytest.raises(ValueError, match="scene written by envs.mini"):
         sim.motion_masks("<mujoco model='robosuite'/>", demo["states"][:2], 64)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from envs.libero.cli import main
+
+sys.exit(main())

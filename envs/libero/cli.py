@@ -1,0 +1,228 @@
+"""The real-LIBERO commands: rollouts of the expert, demonstrations in the official layout, success tables,
+costs.
+
+    python -m envs.libero setup
+    python -m envs.libero generate --suite libero_object --demos-per-task 3 --out data/libero_gen
+    python -m envs.libero success --suite libero_object --inits 10    # expert from official init states
+    python -m envs.libero bench                                        # construction / reset / step cost
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from envs.common import (CONTROL_HZ, add_task_args, generation_summary, print_table, record_demo, select_tasks,
+                         task_row, write_report)
+from envs.libero.env import SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names, train_seed
+from envs.libero.expert import scripted_expert
+from envs.libero.install import _installed, setup
+
+
+def _log(*args):
+    print(*args, flush=True)
+
+
+def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None = None,
+                   keep_failed: bool = False):
+    """Run the expert once -> (demo dict in data.write_task_file's format | None, success).
+
+    `start`: ("eval", i) LIBERO's official init state i, or ("train", k) demo attempt k, which starts
+    from `env.seed(train_seed(...)); env.reset()` (a placement none of the evaluation states use).
+    Observation t is recorded before action t; images are stored upright in the dict (write_task_file
+    turns them upside down again, as LIBERO's files hold them). A failed rollout returns None unless
+    `keep_failed`."""
+    split, k = start
+    suite, task_id = env.suite.name, env.task_id
+    if split == "eval":
+        obs = env.set_init_state(int(k))
+    elif split == "train":
+        env.seed(train_seed(suite, task_id, int(k), seed))
+        obs = env.reset()
+        env._fresh = False
+    else:
+        raise ValueError(f"start must be ('eval', i) or ('train', k), got {start!r}")
+    rng = np.random.default_rng([seed, task_id, int(k), zlib.crc32(f"{suite}/{split}".encode())])
+    expert = scripted_expert(env, rng)
+    demo, success = record_demo(env, expert, obs, max_steps or env.suite.max_steps, env.sim.model.get_xml(),
+                                    cameras=bool(env.camera_size))
+    return (demo, success) if success or keep_failed else (None, False)
+
+
+def replay(env: LiberoEnv, init_state, actions, model_xml: str | None = None) -> tuple[bool, int]:
+    """Replay recorded actions from a recorded state (in the recorded scene when `model_xml`, a
+    demo's model_file, is given) -> (reached success, steps taken)."""
+    if model_xml:
+        env.reset_from_xml(model_xml)
+    env.set_init_state(np.asarray(init_state))
+    for t, a in enumerate(np.asarray(actions)):
+        if env.step(a)[2]:
+            return True, t + 1
+    return False, len(actions)
+
+
+def _task_file_attrs(env: LiberoEnv, camera_size: int) -> dict:
+    """The `data` group's attributes, as LIBERO's create_dataset.py fills them."""
+    ctrl, bddl = env.env, Path(env.task.bddl_file)
+    env_name = type(ctrl.env).__name__
+    return dict(language_instruction=ctrl.language_instruction, problem_name=ctrl.problem_name,
+                domain_name=ctrl.domain_name, env_name=env_name,
+                env_args={"type": 1, "env_name": env_name, "problem_name": ctrl.problem_name,
+                          "bddl_file": f"{env.suite.name}/{bddl.name}",
+                          "env_kwargs": {"robots": ["Panda"], "controller": "OSC_POSE",
+                                         "control_freq": CONTROL_HZ, "camera_heights": camera_size,
+                                         "camera_widths": camera_size,
+                                         "camera_names": ["agentview", "robot0_eye_in_hand"]},
+                          "generator": "envs.libero scripted expert"},
+                bddl_file_name=f"{env.suite.name}/{bddl.name}", bddl_file_content=bddl.read_text())
+
+
+def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, camera_size: int = 128,
+                  max_attempts: int | None = None, log=_log) -> dict:
+    """Demonstrations of one task -> `out/<suite>/<task_name>_demo.hdf5` (successful episodes only).
+    Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`."""
+    from data import write_task_file  # torch is needed only here
+    suite = get_suite(suite)
+    max_attempts = max_attempts or demos_per_task + max(5, demos_per_task // 2)
+    t0 = time.perf_counter()
+    env = LiberoEnv(suite, task_id, camera_size=camera_size)
+    t_build = time.perf_counter() - t0
+    demos, attempts, times = [], 0, []
+    while len(demos) < demos_per_task and attempts < max_attempts:
+        t1 = time.perf_counter()
+        demo, ok = rollout_expert(env, ("train", attempts), seed)
+        attempts += 1
+        times.append(time.perf_counter() - t1)
+        if ok:
+            demos.append(demo)
+        log(f"  {suite.name} task {task_id} attempt {attempts - 1}: {'ok' if ok else 'FAILED'} "
+            f"({len(demo['actions']) if ok else '-'} steps, {times[-1]:.1f} s)")
+    task = suite.tasks[task_id]
+    path = None
+    if demos:
+        path = write_task_file(Path(out) / suite.name / f"{task.name}_demo.hdf5", demos,
+                               **_task_file_attrs(env, camera_size))
+    env.close()
+    return task_row(suite.name, task, len(demos), attempts, [len(d["actions"]) for d in demos],
+                    env_build_s=t_build, s_per_attempt=float(np.mean(times)) if times else 0.0,
+                    file=str(path) if path else None)
+
+
+def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
+    return select_tasks(suite_names, get_suite, suite_arg, tasks_arg)
+
+
+def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
+             tasks=None, log=_log) -> list[dict]:
+    """Write demos for every selected task (one process: the real simulator is CPU-heavy) and
+    `out/libero_sim_report.json`. Returns the per-task statistics."""
+    rows = []
+    for s, t in _select(suite, tasks):
+        rows.append(generate_task(s, t, demos_per_task, out, seed, camera_size, log=log))
+    write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
+                                                         "seed": seed, "camera_size": camera_size, "tasks": tasks}, rows)
+    return rows
+
+
+def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, log=_log) -> list[dict]:
+    """The expert from the official init states 0..inits-1 of each task, without cameras."""
+    rows = []
+    for s, t in _select(suite, tasks):
+        t0 = time.perf_counter()
+        env = LiberoEnv(s, t, camera_size=0)
+        lengths, ok = [], 0
+        for i in range(inits):
+            demo, success = rollout_expert(env, ("eval", i), seed, keep_failed=True)
+            ok += success
+            lengths.append(len(demo["actions"]))
+        env.close()
+        rows.append(task_row(s, env.task, ok, inits, lengths, success=ok, trials=inits,
+                             seconds=time.perf_counter() - t0))
+        log(f"  {s} task {t}: {ok}/{inits}  ({rows[-1]['seconds']:.0f} s)")
+    return rows
+
+
+def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) -> dict:
+    """Seconds for env construction, reset, set_init_state, and a step with and without cameras."""
+    res = {}
+    for size in (camera_size, 0):
+        tag = f"cam{size}" if size else "nocam"
+        t0 = time.perf_counter()
+        env = LiberoEnv(suite, task, camera_size=size)
+        res[f"construct_{tag}_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        env.reset()
+        res[f"reset_{tag}_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        env.set_init_state(0)
+        res[f"set_init_state_{tag}_s"] = time.perf_counter() - t0
+        noop = np.r_[np.zeros(6), -1.0]
+        env.step(noop)  # the first step compiles robosuite's numba kernels
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            env.step(noop)
+        res[f"step_{tag}_s"] = (time.perf_counter() - t0) / steps
+        env.close()
+    for k, v in res.items():
+        log(f"  {k:<24} {v:.4f}")
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not {"-h", "--help"} & set(argv):
+        _installed()  # the install hint, whatever the command
+    p = argparse.ArgumentParser(prog="python -m envs.libero", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    suite_help = "libero_spatial|libero_object|libero_goal|libero_10|libero_90 (short: spatial|object|goal|10|90)"
+    sub.add_parser("setup", help="link LIBERO's assets and write its config.yaml (idempotent)")
+    g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="scripted-expert demonstrations in LIBERO's HDF5 layout")
+    add_task_args(g, "libero_object", suite_help + ", comma-separated")
+    g.add_argument("--demos-per-task", type=int, default=2, help="successful demos to keep per task")
+    g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
+    g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
+    g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
+    s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="expert success from the official init states (no cameras)")
+    add_task_args(s, "libero_object", suite_help + ", comma-separated")
+    s.add_argument("--inits", type=int, default=10, help="init states 0..N-1 per task")
+    s.add_argument("--seed", type=int, default=0, help="expert noise seed")
+    b = sub.add_parser("bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="env construction / reset / step cost")
+    b.add_argument("--suite", default="libero_object", help=suite_help)
+    b.add_argument("--task", type=int, default=0, help="task id")
+    b.add_argument("--steps", type=int, default=40, help="timed steps")
+    b.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
+    args = p.parse_args(argv)
+    if args.cmd in ("generate", "success"):
+        try:
+            _select(args.suite, args.tasks)
+        except ValueError as e:
+            p.error(str(e))
+    if args.cmd == "setup":
+        for line in setup():
+            print(line)
+        print(f"LIBERO_CONFIG_PATH={os.environ['LIBERO_CONFIG_PATH']}; suites: "
+              + ", ".join(f"{n} ({len(get_suite(n).tasks)} tasks)" for n in SUITE_MAX_STEPS))
+    elif args.cmd == "generate":
+        t0 = time.perf_counter()
+        rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks)
+        return generation_summary(rows, args.out, args.demos_per_task, time.perf_counter() - t0)
+    elif args.cmd == "success":
+        print_table(measure_success(args.suite, args.inits, args.seed, args.tasks))
+    elif args.cmd == "bench":
+        bench(suite_name(args.suite), args.task, args.steps, args.camera_size)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The scripted pick-and-place expert on privileged state (libero_object, libero_spatial)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from envs.common import MAX_DELTA_ROT
+from envs.libero.env import LiberoEnv
+
+def _wrap(a: float, period: float = 2 * math.pi) -> float:
+    return (a + period / 2) % period - period / 2
+
+
+def _axis_angle(R: np.ndarray) -> np.ndarray:
+    """Rotation matrix -> axis * angle (world frame), robust near 0 and pi."""
+    cos = np.clip((np.trace(R) - 1) / 2, -1.0, 1.0)
+    angle = math.acos(cos)
+    if angle < 1e-6:
+        return np.zeros(3)
+    v = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if math.pi - angle < 1e-3:  # near pi the antisymmetric part vanishes: use the diagonal
+        axis = np.sqrt(np.clip((np.diag(R) + 1) / 2, 0, None))
+        axis *= np.sign(v + (v == 0))
+        return axis / np.linalg.norm(axis) * angle
+    return v / (2 * math.sin(angle)) * angle
+
+
+class PickPlaceExpert:
+    """`expert(obs) -> action (7,)`: picks the goal's object and puts it in/on the goal's target.
+
+    Closed loop on simulator state at every step (positions are re-read, so a settling or slipping
+    object is followed). A P-controller on the grip site position (action = gain * error, clipped;
+    one unit of action moves the hand ~1.1 cm per step in LIBERO's OSC) and on the orientation
+    (fingers pointing down, closing across the object or across a bowl's wall). `rng` adds small
+    noise to the grasp point, the carry height and the speed (demonstration diversity).
+    """
+
+    GAIN, ROT_GAIN, MIN_ACTION = 10.0, 1.0, 0.25  # position gain per metre, rotation gain, speed floor
+
+    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None):
+        self.env = env
+        self.rng = rng or np.random.default_rng(0)
+        goal = env.goal()
+        if len(goal) != 1 or goal[0][0] not in ("in", "on") or len(goal[0]) != 3:
+            raise ValueError(f"{env.suite.name} task {env.task_id}: the scripted expert handles one "
+                             f"'in'/'on' goal (pick and place), got {goal}")
+        _, self.obj, self.target = goal[0]
+        self.kind = goal[0][0]
+        self.speed = float(self.rng.uniform(0.8, 1.0))
+        self.plan = self._plan()
+        self.phase = "start"
+
+    # --- geometry ------------------------------------------------------------------------------
+    def _extent(self, name, pts=None):
+        """-> (xy centre, z bottom, z top, narrow horizontal direction angle, narrow width, wide width)."""
+        pts = self.env.object_corners(name) if pts is None else pts
+        xy = pts[:, :2]
+        best = None
+        for ang in np.linspace(0, math.pi, 36, endpoint=False):
+            d = np.array([math.cos(ang), math.sin(ang)])
+            proj = xy @ d
+            w = proj.max() - proj.min()
+            if best is None or w < best[1]:
+                best = (ang, w, 0.5 * (proj.max() + proj.min()))
+        ang, w, mid = best
+        n = np.array([-math.sin(ang), math.cos(ang)])
+        pn = xy @ n
+        centre = mid * np.array([math.cos(ang), math.sin(ang)]) + 0.5 * (pn.max() + pn.min()) * n
+        return centre, pts[:, 2].min(), pts[:, 2].max(), ang, w, pn.max() - pn.min()
+
+    def _turn(self, closing_angle) -> float:
+        """The turn of the hand about world z (rad) that makes the fingers close along `closing_angle`.
+        Closing directions repeat every pi, so there are two or three candidates: the smallest that
+        keeps the last joint (q7 -= turn for a pointing-down hand; limits +-2.9 rad) nearer its centre
+        (the other joints add to q7 on the way: the margin is kept wide)."""
+        axis = self.env.finger_axis()
+        now = math.atan2(axis[1], axis[0])
+        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
+        w = _wrap(closing_angle - now, math.pi)
+        options = [t for t in (w, w - math.pi, w + math.pi) if abs(t) <= math.radians(135)]
+        return min(options, key=lambda t: abs(t) + 0.3 * max(0.0, abs(q7 - t) - 1.2))
+
+    def _target_rot(self, closing_angle) -> np.ndarray:
+        """Fingers pointing down, closing along `closing_angle` (turned as `_turn` says)."""
+        cur = self.env.finger_axis()
+        ang = math.atan2(cur[1], cur[0]) + self._turn(closing_angle)
+        x = np.array([math.cos(ang), math.sin(ang), 0.0])
+        z = np.array([0.0, 0.0, -1.0])
+        R_site = self.env.eef_mat()
+        # the site frame axis that points along the fingers' closing direction, and the one pointing down
+        ix = int(np.argmax(np.abs(R_site.T @ self.env.finger_axis())))
+        iz = int(np.argmax(np.abs(R_site.T @ np.array([0, 0, -1.0]))))
+        sx = np.sign(R_site[:, ix] @ self.env.finger_axis())
+        sz = np.sign(R_site[:, iz] @ np.array([0, 0, -1.0]))
+        R = np.zeros((3, 3))
+        R[:, ix], R[:, iz] = sx * x, sz * z
+        iy = 3 - ix - iz
+        R[:, iy] = np.cross(R[:, (iy + 1) % 3], R[:, (iy + 2) % 3])
+        return R
+
+    # --- actions -------------------------------------------------------------------------------
+    def _action(self, target, grip, R_target, max_speed=1.0):
+        self.goal_pos = target  # the position being tracked (for inspection)
+        err = target - self.env.eef_pos()
+        a = np.zeros(7)
+        a[:3] = np.clip(self.GAIN * err, -1, 1) * max_speed * self.speed
+        # OSC barely moves the arm for |action| < ~0.15 (joint friction and damping): keep a floor on
+        # the commanded speed while the error is more than a few millimetres
+        n = np.abs(a[:3]).max()
+        if n > 1e-9 and n < self.MIN_ACTION and np.linalg.norm(err) > 0.003:
+            a[:3] *= self.MIN_ACTION / n
+        a[3:6] = np.clip(self.ROT_GAIN * _axis_angle(R_target @ self.env.eef_mat().T) / MAX_DELTA_ROT, -1, 1)
+        a[6] = grip
+        return a
+
+    def _move(self, target_fn, grip, R, tol=0.006, steps=80, max_speed=1.0):
+        for _ in range(steps):
+            target = target_fn()
+            if np.linalg.norm(target - self.env.eef_pos()) < tol:
+                return
+            yield self._action(target, grip, R, max_speed)
+
+    def _hold(self, target_fn, grip, R, steps):
+        for _ in range(steps):
+            yield self._action(target_fn(), grip, R)
+
+    # hand and finger footprints in the grasp frame (u: closing direction, v: across), from the
+    # collision geoms of robosuite's Panda gripper (open), and their heights above the grip site
+    HAND_U, HAND_V, HAND_Z = 0.105, 0.034, 0.025
+    FINGER_U, FINGER_V = 0.052, 0.012
+    MAX_WIDTH = 0.068  # widest object the open fingers straddle with room to spare (opening ~0.08)
+
+    def _obstacles(self):
+        """[(footprint points (N, 2), top z)] of every object and fixture but the held one."""
+        e = self.env.env.env
+        out = []
+        for name in list(e.objects_dict) + list(e.fixtures_dict):
+            if name == self.obj or e.get_object(name).__class__.__name__.lower() in ("floor", "table"):
+                continue
+            try:
+                pts = self.env.object_corners(name)
+            except (KeyError, ValueError):
+                continue
+            if len(pts) == 0:
+                continue
+            centre, _, top, ang, w, l = self._extent(name, pts)
+            du, dv = np.array([math.cos(ang), math.sin(ang)]), np.array([-math.sin(ang), math.cos(ang)])
+            g = np.linspace(-0.5, 0.5, 9)
+            grid = np.array([(a, b) for a in g for b in g])  # the footprint rectangle, sampled
+            out.append((centre + grid[:, :1] * w * du + grid[:, 1:] * l * dv, top))
+        return out
+
+    @staticmethod
+    def _clearance(points, origin, u, hu, hv) -> float:
+        """Signed distance from a rectangle (half sizes hu along u, hv across, at origin) to points."""
+        rel = points - origin
+        pu, pv = np.abs(rel @ u) - hu, np.abs(rel @ np.array([-u[1], u[0]])) - hv
+        out = np.hypot(np.maximum(pu, 0), np.maximum(pv, 0))
+        return float(np.where((pu < 0) & (pv < 0), np.maximum(pu, pv), out).min())
+
+    def _candidates(self, pts, centre, ang):
+        """Grasps to consider -> [(closing angle, offset (2,) from the centre, kind, yaw penalty)].
+        "across": the fingers straddle the whole object (its narrow side first, turned up to 30 deg,
+        shifted up to 2 cm along it); "rim": for containers wider than the opening (bowls), the
+        fingers pinch the wall, closing radially, at one of the four sides of its bounding box."""
+        out = []
+        for base in (ang, ang + math.pi / 2):
+            for dyaw in np.radians([0, -15, 15, -30, 30]):
+                closing = base + dyaw
+                u = np.array([math.cos(closing), math.sin(closing)])
+                v = np.array([-u[1], u[0]])
+                proj_u, proj_v = pts[:, :2] @ u, pts[:, :2] @ v
+                if proj_u.max() - proj_u.min() > self.MAX_WIDTH:
+                    continue
+                reach = max(0.0, 0.5 * (proj_v.max() - proj_v.min()) - 0.02)  # stay on the object
+                for off in (0.0, -0.01, 0.01, -0.02, 0.02):
+                    if abs(off) <= reach:
+                        out.append((closing, off * v, "across",
+                                    0.3 * abs(off) + (0.002 if base != ang else 0.0)))
+        if not out:
+            for k in range(4):
+                th = ang + k * math.pi / 2
+                d = np.array([math.cos(th), math.sin(th)])
+                r = 0.5 * np.ptp(pts[:, :2] @ d)
+                out.append((th, (r - 0.006) * d, "rim", 0.0))
+        return out
+
+    def _choose_grasp(self, z_grasp):
+        """-> (closing angle, offset (2,) from the object's centre, kind): the candidate whose hand and
+        fingers keep the most room to the neighbours (capped at 3 cm), then the simplest."""
+        pts = self.env.object_corners(self.obj)
+        centre, _, _, ang, _, _ = self._extent(self.obj, pts)
+        obstacles = self._obstacles()
+        best = None
+        base = self.env.sim.data.get_body_xpos("robot0_base")[:2]
+        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
+        place = self._target_xy()
+        for closing, offset, kind, penalty in self._candidates(pts, centre, ang):
+            u = np.array([math.cos(closing), math.sin(closing)])
+            origin = centre + offset
+            # the arm's reach is short: prefer the hand nearer the robot, at the pick and the place
+            penalty += 0.2 * (np.linalg.norm(origin - base) + np.linalg.norm(place + offset - base))
+            # the last joint turns the pointing-down hand (q7 -= the turn about world z) within
+            # +-2.9 rad: keep clear of its limits, then prefer small turns
+            turn = self._turn(closing)
+            penalty += 0.005 * abs(turn) + (0.05 if abs(q7 - turn) > 2.4 else 0.0)
+            room = 0.03
+            for fp, top in obstacles:
+                if top > z_grasp + self.HAND_Z - 0.01:
+                    room = min(room, self._clearance(fp, origin, u, self.HAND_U, self.HAND_V))
+                if top > z_grasp - 0.015:
+                    room = min(room, self._clearance(fp, origin, u, self.FINGER_U, self.FINGER_V))
+            if best is None or room - penalty > best[0]:
+                best = (room - penalty, closing, offset, kind)
+        return best[1:]
+
+    def _clear_height(self, a_xy, b_xy, margin=0.05) -> float:
+        """The highest top of the other objects within `margin` of the segment a -> b (the hand's
+        path), so the fingertips can pass above them."""
+        tops = [0.0]
+        ab = np.asarray(b_xy) - np.asarray(a_xy)
+        for fp, top in self._obstacles():
+            t = np.clip(((fp - a_xy) @ ab) / max(ab @ ab, 1e-9), 0, 1)
+            if np.linalg.norm(fp - (a_xy + t[:, None] * ab), axis=1).min() < margin:
+                tops.append(top)
+        return max(tops)
+
+    def _plan(self):
+        env, rng = self.env, self.rng
+        fb = env.finger_bottom()
+        depth_noise, jitter = rng.uniform(-0.005, 0.005), rng.uniform(-0.003, 0.003, 2)
+        offset, kind = np.zeros(2), "across"
+
+        def grasp_point():
+            """Re-read every step: objects of an init state settle during the first steps."""
+            centre, bottom, top, _, _, _ = self._extent(self.obj)
+            if kind == "rim":  # the pads just below the rim
+                z = top - 0.012 + 0.5 * fb + 0.5 * depth_noise
+            else:  # the fingertips a few cm below the top, never below the support
+                z = top - min(0.035, 0.6 * (top - bottom)) - depth_noise + 0.5 * fb
+            return np.r_[centre + offset + jitter, max(z, bottom + fb + 0.004)]
+
+        self.phase = "approach"
+        closing, offset, kind = self._choose_grasp(grasp_point()[2])
+        R = self._target_rot(closing)
+        start = env.eef_pos()
+        z_above = max(grasp_point()[2] + 0.08, self._clear_height(start[:2], grasp_point()[:2]) + fb + 0.02)
+        yield from self._move(lambda: np.r_[grasp_point()[:2], z_above], -1, R, tol=0.01)
+        self.phase = "descend"
+        yield from self._move(grasp_point, -1, R, tol=0.005, max_speed=0.6)
+        yield from self._hold(grasp_point, -1, R, 2)
+        self.phase = "grasp"
+        here = env.eef_pos()
+        yield from self._hold(lambda: here, 1, R, 12)
+        centre, bottom = self._extent(self.obj)[:2]
+        held = centre - here[:2]  # the object's centre relative to the hand, kept while carried
+        hang = here[2] - bottom   # how far the object's bottom hangs below the grip site
+        g = self._target_xy() - held + rng.uniform(-0.003, 0.003, 2)
+        # carry height: the object's bottom clears the target's top and everything near the path
+        t_top = self._extent(self.target_body)[2]
+        z_carry = max(t_top, self._clear_height(here[:2], g)) + hang + 0.03 + rng.uniform(0, 0.02)
+        self.phase = "lift"
+        yield from self._move(lambda: np.r_[here[:2], z_carry], 1, R, tol=0.01)
+        self.phase = "transport"
+        yield from self._move(lambda: np.r_[g, z_carry], 1, R, tol=0.01)
+        self.phase = "lower"
+        z_release = max(t_top + hang + 0.01, self._release_floor() + hang + 0.02)
+        yield from self._move(lambda: np.r_[g, z_release], 1, R, tol=0.008, max_speed=0.6)
+        self.phase = "release"
+        here = env.eef_pos()
+        yield from self._hold(lambda: here, -1, R, 10)
+        self.phase = "retreat"
+        yield from self._move(lambda: np.r_[here[:2], z_carry], -1, R, tol=0.01)
+        while True:
+            yield self._action(np.r_[here[:2], z_carry], -1, R)
+
+    @property
+    def target_body(self) -> str:
+        """The object that carries the target region (basket_1 for basket_1_contain_region)."""
+        e = self.env.env.env
+        if self.target in e.objects_dict or self.target in e.fixtures_dict:
+            return self.target
+        return e.object_sites_dict[self.target].parent_name
+
+    def _target_xy(self) -> np.ndarray:
+        return self.env.body_pos(self.target)[:2]
+
+    def _release_floor(self) -> float:
+        """Height of the target's support surface (its region's bottom, or the target's top)."""
+        if self.kind == "in":
+            site = self.env.env.env.object_sites_dict.get(self.target)
+            if site is not None:
+                return float(self.env.body_pos(self.target)[2] - site.size[2])
+        return float(self._extent(self.target_body)[2])
+
+    def __call__(self, obs=None) -> np.ndarray:
+        try:
+            return next(self.plan)
+        except StopIteration:
+            return np.r_[np.zeros(6), -1.0]
+
+
+def scripted_expert(env: LiberoEnv, rng: np.random.Generator | None = None) -> PickPlaceExpert:
+    """A callable `expert(obs) -> action (7,)` for the env's task from its current state."""
+    return PickPlaceExpert(env, rng)

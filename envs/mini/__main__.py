@@ -1,0 +1,5 @@
+import sys
+
+from envs.mini.cli import main
+
+sys.exit(main())

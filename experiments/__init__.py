@@ -1,0 +1,1 @@
+"""One script per result (see docs/results.md); the Python ones are importable for their tests."""

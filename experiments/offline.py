@@ -1,0 +1,97 @@
+"""Open-loop check on recorded demonstrations: the policy's first action chunk from recorded observations
+against the demo's actions, beside always predicting the mean action (no simulator; minutes on a CPU).
+
+    python experiments/offline.py --policy runs/cofinetune --data data/mini_goal [--other-instructions]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the method files live at the top level
+
+import numpy as np  # noqa: E402
+
+# ----------------------------------------------------------------------------------------------
+# Open-loop check on recorded demonstrations
+
+ACTION_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
+
+
+def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructions=False) -> dict:
+    """From the recorded observation at step s (every `every` steps of `episodes` episodes drawn with
+    `seed`), the policy's first chunk (fresh context: `reset()` first) vs the demo's actions from s:
+    mean |error| per action dimension, beside the error of always predicting the data's mean action.
+    A policy that does not use what it sees stays at that baseline; this is how the quickstart's
+    x/y failure was found (README). Cheap: no simulator, one chunk per sample.
+
+    With `other_instructions`, each observation is then also given every other instruction in the data and
+    the error of those chunks against the same demo actions is averaged: a policy that reads the
+    instruction is worse with the wrong one; one that ignores it scores the same (README, mini_object)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(data.episodes), min(episodes, len(data.episodes)), replace=False)
+    mean = np.concatenate([data.read(i, "actions") for i in range(len(data.episodes))]).mean(0)   # (7,)
+    l_a = getattr(policy, "l_a", 10)
+    instructions = sorted({e.instruction for e in data.episodes})
+    if other_instructions and len(instructions) < 2:
+        raise ValueError(f"the data has one instruction only ({instructions[0]!r}); other_instructions needs two")
+    err, base, other = [], [], []
+    for i in pick:
+        ep, actions = data.episodes[i], data.read(i, "actions")
+        for s in range(0, ep.length - l_a + 1, every):
+            obs = {"agentview_image": data.images(i, "agentview", [s])[0][::-1, ::-1],     # env format:
+                   "robot0_eye_in_hand_image": data.images(i, "wrist", [s])[0][::-1, ::-1],  # upside down
+                   "proprio": data.proprio(i, [s])[0]}                                        # (8,) recorded
+            target = actions[s: s + l_a]
+
+            def error(instruction):
+                policy.reset()
+                chunk = np.asarray(policy.predict_action_chunk(obs, instruction))[:l_a]      # (l_a, 7)
+                return np.abs(chunk - target).mean(0)                                          # (7,)
+            err.append(error(ep.instruction))
+            base.append(np.abs(mean - target).mean(0))
+            if other_instructions:
+                other.append(np.mean([error(k) for k in instructions if k != ep.instruction], 0))
+    if not err:
+        raise ValueError(f"no sampled episode is at least l_a = {l_a} steps long")
+    return {"policy": np.mean(err, 0).tolist(), "mean_action": np.mean(base, 0).tolist(), "chunks": len(err),
+            "episodes": [int(i) for i in pick], "other_instructions": np.mean(other, 0).tolist() if other else None}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="experiments/offline.py", description=offline_errors.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", default="runs/cofinetune", help="co-fine-tuned run directory")
+    p.add_argument("--data", required=True, help="LIBERO-format demonstrations (e.g. the training data)")
+    p.add_argument("--episodes", type=int, default=12, help="episodes sampled")
+    p.add_argument("--every", type=int, default=30, help="steps between sampled start steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the episode sample")
+    p.add_argument("--other-instructions", action="store_true",
+                   help="also give each observation every other instruction in the data and report the error "
+                        "of those chunks (does the policy read the instruction?)")
+    args = p.parse_args(argv)
+    import cofinetune
+    import data as D
+    if not (Path(args.policy) / "config.json").exists():
+        sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
+    try:
+        demos = D.LiberoData(args.data)
+    except D.DataError as e:
+        sys.exit(f"error: {e}")
+    try:
+        r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed,
+                           args.other_instructions)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
+    print(f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} episodes of {args.data}")
+    print("| | " + " | ".join(ACTION_NAMES) + " | mean |\n|---|" + "---|" * (len(ACTION_NAMES) + 1))
+    print(row(f"policy {args.policy}", r["policy"]) + "\n" + row("mean action (baseline)", r["mean_action"]))
+    if r["other_instructions"] is not None:
+        print(row("policy, given another task's instruction", r["other_instructions"]))
+
+
+if __name__ == "__main__":
+    main()
