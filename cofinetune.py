@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 import data as D
 import model as M
+import training as TR
 import pretrain_vla as P
 import tokenizers as TK
 
@@ -87,7 +88,7 @@ class WindowTokens(Dataset):
         seq = M.assemble(window_parts(self.vocab, self.text.encode(ep.instruction), list(codes), chunks,
                                       self.q_every, states))
         n_q = int((seq["seg"] == M.SEG_Q).sum())
-        key = TK.cache_key(ep)
+        key = D.episode_key(ep)
         seq["z_m"] = torch.from_numpy(np.stack([self.motion(key, s + j * l_a) for j in range(n_q)])).float()  # (n_q, D_m)
         return seq
 
@@ -193,9 +194,9 @@ class Policy:
         A run directory is self-contained (lerobot's pretrained_model/): weights, config and, copied in
         at training time, the tokenizers (text, FAST, normalisation stats) and the VQGAN it needs, so it
         loads from any working directory and after being moved or copied to another machine."""
-        device = M.pick_device(device)
+        device = TR.pick_device(device)
         dirs = run_dirs(run_dir)
-        cfgs = [M.load_config(d) for d in dirs]
+        cfgs = [TR.load_config(d) for d in dirs]
         assets = [policy_assets(d, c) for d, c in zip(dirs, cfgs)]
         cfg = cfgs[0]
         shared = lambda c, a: (asset_digest(*a), c["vocab"], c["N"], c["args"]["q_every_keyframe"],
@@ -204,7 +205,7 @@ class Policy:
             if shared(c, a) != shared(cfg, assets[0]):
                 raise D.DataError(f"{d}: an ensemble's runs must share tokenizers, VQGAN, vocabulary, N, Q "
                                   f"layout and proprio; {dirs[0]} has {shared(cfg, assets[0])}, this one {shared(c, a)}")
-        models = [M.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval()
+        models = [TR.load_weights(d, M.VLA(M.VLAConfig(**c["vla"])), device).to(device).eval()
                   for d, c in zip(dirs, cfgs)]
         model = models[0] if len(models) == 1 else models
         tok_dir, vq_dir = assets[0]
@@ -336,8 +337,8 @@ def run_dirs(run_dir) -> list[str]:
 
 def bench(run_dir=None):
     """Latency of one predict_action_chunk-style decode, KV cache vs none, tiny and full configs."""
-    dev = M.pick_device()
-    n_new = 16  # FAST's mean tokens per LIBERO-style chunk on the embedded benchmark (tokenizers.py report)
+    dev = TR.pick_device()
+    n_new = 16  # FAST's mean tokens per LIBERO-style chunk on the embedded benchmark (experiments/tokenizer_report.py)
     print(f"device {dev}; one chunk = prefill the context, then decode {n_new} action tokens")
     print(f"{'config':<6} {'params':>8} {'context':>8} {'new tokens':>10} {'no cache ms':>12} {'KV cache ms':>12} {'speed-up':>9}")
     for name, cfg, hw, reps in (("tiny", M.VLAConfig.tiny(vocab_size=2400, D_m=1024), 8, 3),
@@ -377,9 +378,9 @@ def main(argv=None):
     if args.bench:
         return bench()
 
-    rank, world, local = M.setup_distributed()
-    M.seed_everything(args.seed + rank)
-    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
+    rank, world, local = TR.setup_distributed()
+    TR.seed_everything(args.seed + rank)
+    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else TR.pick_device(args.device)
     try:
         data = D.LiberoData(args.data)
         # Sec. 3.4, Eq. (3): z_m(V_{1:f}) of the window's own N·l_a steps
@@ -389,7 +390,7 @@ def main(argv=None):
         # 100-step training clip from the window's start, motion past the window's last action.
         P.check_artifacts(data, kf, motion)
         stats = D.load_stats(Path(args.tokenizers) / "stats.json")
-        init = None if args.init_from == "none" else M.load_config(args.init_from)
+        init = None if args.init_from == "none" else TR.load_config(args.init_from)
     except (D.DataError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
     if init is not None:
@@ -414,7 +415,7 @@ def main(argv=None):
         config["policy_assets"] = bundle_policy_assets(Path(args.out), args.tokenizers, args.vqgan)
     model = M.VLA(cfg).to(device)
     if init is not None:  # pre-training has no state tokens: the proprio projection starts fresh
-        M.load_weights(args.init_from, model, device, new=("state_proj.",))
+        TR.load_weights(args.init_from, model, device, new=("state_proj.",))
     P.train_vla(args, model, dataset, functools.partial(collate, vocab=vocab),
                 lambda m, h, b: cofinetune_loss(m, h, b, args.lambda1, args.lambda2),
                 config, (rank, world, local), device, "cofinetune")

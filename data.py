@@ -520,8 +520,23 @@ class _View(Dataset):
         return frames_to_tensor(self.data.images(i, "agentview", idx), self.image_size)  # (f, 3, H, W)
 
 
+def episode_key(ep: Episode) -> str:
+    """The one name of an episode in every cache (keyframe ids, z_m exports): suite/file/demo."""
+    return f"{ep.suite}/{ep.file.name}/{ep.demo}"
+
+
 def clip_key(ep: Episode, start: int) -> str:
-    return f"{ep.suite}/{ep.file.name}:{ep.demo}:{start}"
+    return f"{episode_key(ep)}:{start}"
+
+
+VAL_EVERY = 10  # every 10th episode is held out for validation (VQGAN, extractor, VLA stages alike)
+
+
+def heldout_episodes(n: int, every: int = VAL_EVERY) -> list[int]:
+    """The held-out episodes of n: i % every == every - 1, at least one (the last); every = 0: none."""
+    if not every:
+        return []
+    return [i for i in range(n) if i % every == every - 1] or [n - 1]
 
 
 class ClipView(_View):

@@ -1,21 +1,14 @@
-"""CoWVLA networks and the run utilities every stage shares.
+"""CoWVLA networks: the Latent Motion Extractor (Sec. 3.2) and the VLA decoder (Sec. 3.3-3.4).
 
 Axis legend used in shape comments across the project:
     B batch   f frames of a clip   C channels   H W image size   h w latent / token grid
     L sequence length   d model width   K code dim   N keyframes / chunks   l_a chunk length
 
-Run layout (STYLE.md): runs/<stage>/model.safetensors + config.json (what later stages load) and
-train_state.pt (model + optimiser + step, what --resume loads). Every file is written to a temporary
-name and renamed, and train_state.pt is written first, so a crash never leaves a half checkpoint and
-resuming always sees a consistent state.
+The training skeleton every stage shares (device, seeds, schedule, logging, checkpoints, resume) is in
+training.py.
 """
 from __future__ import annotations
 
-import json
-import os
-import random
-import time
-from pathlib import Path
 
 from dataclasses import dataclass
 
@@ -23,169 +16,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-
-
-# ----------------------------------------------------------------------------------------------
-# Run utilities: device, seeds, checkpoints, learning-rate schedule, logging
-
-def pick_device(name: str = "auto") -> torch.device:
-    """cuda -> mps -> cpu unless told."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def loader_workers(workers: int | None, device: torch.device) -> int:
-    """DataLoader workers: the flag if given, else 0 on CPU (the cores train) and 4 on an accelerator.
-    On CPU the main process then gets the cores the workers leave: with 2 cores, 2 intra-op threads
-    beside 1 busy worker made a tiny VQGAN step 23x slower (8.1 s vs 0.35 s) through thread contention."""
-    workers = (0 if device.type == "cpu" else 4) if workers is None else workers
-    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
-    return workers
-
-
-def seed_everything(seed: int):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _atomic(path: Path, write):
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def save_checkpoint(out, model: torch.nn.Module, config: dict, train_state: dict | None = None,
-                    export: dict | None = None):
-    """Write train_state.pt (if given; it holds the model's own weights), then model.safetensors (the
-    model's weights, or `export` instead: the --ema average) and config.json, each atomically."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if train_state is not None:
-        _atomic(out / "train_state.pt", lambda p: torch.save({**train_state, "model": weights}, p))
-    if export is not None:
-        weights = {k: v.detach().contiguous().cpu() for k, v in export.items()}
-    _atomic(out / "model.safetensors", lambda p: save_file(weights, str(p)))
-    _atomic(out / "config.json", lambda p: p.write_text(json.dumps(config, indent=1, default=str)))
-
-
-def load_config(run_dir) -> dict:
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no config.json — is {run_dir} the output directory of a "
-                                f"finished run?")
-    return json.loads(path.read_text())
-
-
-def load_weights(run_dir, model: torch.nn.Module, device="cpu", new=()) -> torch.nn.Module:
-    """Load run_dir's weights; parameters under the prefixes in `new` may be absent (they keep their
-    initialisation: e.g. the proprio projection when co-fine-tuning with --proprio from a pre-training
-    without it). Any other mismatch is an error."""
-    path = Path(run_dir) / "model.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no model.safetensors — train this stage first")
-    missing, unexpected = model.load_state_dict(load_file(str(path), device=str(device)), strict=False)
-    missing = [k for k in missing if not (new and k.startswith(tuple(new)))]
-    if missing or unexpected:
-        raise RuntimeError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
-    return model
-
-
-def load_train_state(run_dir):
-    """The resume state of an interrupted run, or None when there is none."""
-    path = Path(run_dir) / "train_state.pt"
-    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
-
-
-def resume(out, model: torch.nn.Module, opt, enabled: bool):
-    """--resume: load model + optimiser from OUT/train_state.pt -> (step, state); (0, None) otherwise."""
-    state = load_train_state(out) if enabled else None
-    if not state:
-        return 0, None
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    print(f"resumed from {Path(out) / 'train_state.pt'} at step {state['step']}")
-    return state["step"], state
-
-
-def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.AdamW:
-    """AdamW with two parameter groups (nanoGPT's configure_optimizers, UniVLA's trainer): weight decay
-    only on the weight matrices of linear, convolution and attention projections; none on norms, biases,
-    embeddings (the VLA's token table, which holds Q's row), learned queries and frame embeddings."""
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad:
-                continue
-            matrix = (isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and name == "weight") or \
-                     (isinstance(module, nn.MultiheadAttention) and name.endswith("proj_weight"))
-            (decay if matrix else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
-
-
-# Deviation [ema]: --ema, off by default, is an option the paper does not describe.
-class WeightEMA:
-    """--ema (not in the paper): an exponential moving average of the weights, updated after every
-    optimiser step, w_ema <- d w_ema + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) after n updates
-    (the warm-up keeps early averages from holding on to the initial weights); integer buffers are copied.
-    The average is what model.safetensors exports; training itself always continues from the raw weights."""
-
-    def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None):
-        if not 0 < decay < 1:
-            raise ValueError(f"--ema {decay}: expected a decay in (0, 1), e.g. 0.999 (0 turns it off)")
-        self.decay, self.n = decay, 0
-        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if state is not None:                                         # resume: continue the same average
-            self.n = state["n"]
-            for k, v in state["weights"].items():
-                self.weights[k].copy_(v)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module):
-        self.n += 1
-        d = min(self.decay, (1 + self.n) / (10 + self.n))
-        for k, v in model.state_dict().items():
-            e = self.weights[k]
-            e.lerp_(v.detach(), 1 - d) if e.is_floating_point() else e.copy_(v)
-
-    def state_dict(self) -> dict:
-        return {"decay": self.decay, "n": self.n, "weights": {k: v.cpu() for k, v in self.weights.items()}}
-
-
-def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to min_lr (UniVLA's schedule)."""
-    if step < warmup:
-        return lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_lr + 0.5 * (lr - min_lr) * (1 + np.cos(np.pi * progress))
-
-
-class RunLog:
-    """One console line per log step and the same record appended to log.jsonl."""
-
-    def __init__(self, out):
-        Path(out).mkdir(parents=True, exist_ok=True)
-        self.path = Path(out) / "log.jsonl"
-        self.t = time.perf_counter()
-
-    def __call__(self, step: int, total: int, steps_since: int, **metrics):
-        now = time.perf_counter()
-        ms = 1000 * (now - self.t) / max(1, steps_since)
-        self.t = now
-        rec = {"step": step, "ms_per_step": round(ms, 1), **{k: float(v) for k, v in metrics.items()}}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        parts = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-        print(f"step {step}/{total} | {parts} | {ms:.0f} ms/step", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -495,62 +325,6 @@ class LatentMotionExtractor(nn.Module):
         return self.decode(z_s, z_m), kl, z_s, z_m
 
 
-def motion_export_name(span: int, train_span: int) -> str:
-    """File stem of the z_m export for clips over `span` steps: z_m (the extractor's own training span,
-    pre-training's target) or z_m_span<S> (e.g. co-fine-tuning's window span N·l_a = 20)."""
-    return "z_m" if span == train_span else f"z_m_span{span}"
-
-
-class MotionCache:
-    """Reads the extractor's export: z_m (posterior mean) of the clip starting at step s of an episode,
-    standardised per dimension with the saved statistics (the regression target of Eq. 2 and 3).
-    Starts between exported ones (export stride > 1) use the nearest earlier exported start.
-    span=None reads the export over the extractor's training span (z_m.hdf5); span=S the export of
-    clips of f frames over S steps (z_m_span<S>.hdf5, or z_m.hdf5 where S is the training span)."""
-
-    def __init__(self, run_dir, span: int | None = None):
-        import h5py
-        run_dir = Path(run_dir)
-        train_span = json.loads((run_dir / "config.json").read_text()).get("span") \
-            if (run_dir / "config.json").exists() else None
-        stem = "z_m" if span is None or train_span is None else motion_export_name(span, train_span)
-        self.path = run_dir / f"{stem}.hdf5"
-        if not self.path.exists():
-            again = f" --export-spans {span}" if stem != "z_m" else ""
-            raise FileNotFoundError(f"{self.path}: no exported z_m{'' if stem == 'z_m' else f' over {span} steps'} "
-                                    f"(run `python train_extractor.py --data DATA --out {run_dir} --export-only{again}`)")
-        stats = json.loads((run_dir / f"{stem}_stats.json").read_text())
-        self.mean, self.std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
-        with h5py.File(self.path, "r") as f:
-            self.stride, self.D_m = int(f.attrs["stride"]), int(f.attrs["D_m"])
-            self.frames, self.span = int(f.attrs["frames"]), int(f.attrs["span"])
-        self._f = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_f": None}
-
-    def check_covers(self, data, key_fn):
-        """Fail before training, not mid-epoch, when the export was made from other data."""
-        import h5py
-        with h5py.File(self.path, "r") as f:
-            for ep in data.episodes:
-                key, rows = key_fn(ep), -(-ep.length // self.stride)
-                if key not in f or f[key].shape != (rows, self.D_m):
-                    raise KeyError(f"{self.path}: expected z_m of shape ({rows}, {self.D_m}) for {key}, found "
-                                   f"{f[key].shape if key in f else 'nothing'}; export from this data with "
-                                   f"`python train_extractor.py --data DATA --out RUN --export-only`")
-
-    def __call__(self, key: str, start: int, standardize: bool = True) -> np.ndarray:
-        import h5py
-        if self._f is None:
-            self._f = h5py.File(self.path, "r")
-        if key not in self._f:
-            raise KeyError(f"{self.path}: no z_m for episode {key}; export from the same data "
-                           f"(`python train_extractor.py --export-only`)")
-        z = self._f[key][start // self.stride]                                      # (D_m,)
-        return (z - self.mean) / self.std if standardize else z
-
-
 # ----------------------------------------------------------------------------------------------
 # The VLA decoder (Sec. 3.3-3.4): one causal transformer over text, keyframe, Q and action tokens
 #
@@ -803,19 +577,6 @@ def next_token_ce(model: "VLA", h, ids, role, wanted: int, chunk=None):
     ce = F.cross_entropy(logits, target, reduction="sum") / n.clamp_min(1)      # mean over the n targets
     acc = (logits.argmax(-1) == target).float().sum() / n                        # NaN when n = 0
     return ce, n, acc.detach()
-
-
-def setup_distributed():
-    """torchrun -> (rank, world, local_rank) with the process group up; plain python -> (0, 1, 0)."""
-    import torch.distributed as dist
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, 0
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world, local
 
 
 @torch.no_grad()

@@ -27,11 +27,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 import data as D
 import model as M
+import training as TR
 import tokenizers as TK
+from train_extractor import MotionCache
 
 
 def load_artifacts(args, motion_span=None):
@@ -40,7 +41,7 @@ def load_artifacts(args, motion_span=None):
     text = TK.TextTokenizer.load(args.tokenizers)
     fast = TK.FASTTokenizer.load(args.tokenizers)
     kf = TK.KeyframeCache(args.keyframe_cache or Path(args.vqgan) / "keyframe_ids.hdf5")
-    motion = M.MotionCache(args.extractor, span=motion_span(fast) if motion_span else None)
+    motion = MotionCache(args.extractor, span=motion_span(fast) if motion_span else None)
     return text, fast, kf, motion, M.Vocab(text.vocab_size, kf.n_codes, fast.vocab_size)
 
 
@@ -48,7 +49,7 @@ def check_artifacts(data, kf, motion):
     """Every episode must have cached keyframe ids and z_m, checked before the first step."""
     try:
         kf.check_covers(data)
-        motion.check_covers(data, TK.cache_key)
+        motion.check_covers(data, D.episode_key)
     except KeyError as e:
         raise D.DataError(e.args[0]) from None
 
@@ -82,7 +83,7 @@ class PretrainTokens(Dataset):
         if self.last_frame:
             parts += M.image_part(V, codes[1], M.ROLE_VF)
         seq = M.assemble(parts)
-        seq["z_m"] = torch.from_numpy(self.motion(TK.cache_key(ep), s)).float()  # (D_m,) standardised
+        seq["z_m"] = torch.from_numpy(self.motion(D.episode_key(ep), s)).float()  # (D_m,) standardised
         return seq
 
 
@@ -120,7 +121,7 @@ def build_model(args, vocab, D_m, image_tokens=0):
 
 def bench():
     """Training tokens/s of the tiny and full configs on synthetic sequences (this machine)."""
-    dev = M.pick_device()
+    dev = TR.pick_device()
     print(f"device {dev}; synthetic pre-training batches (text 16 + 2 images + Q)")
     print(f"{'config':<8} {'params':>9} {'batch x len':>12} {'ms/step':>9} {'tokens/s':>10}")
     for name, cfg, B, hw, steps in (("tiny", M.VLAConfig.tiny(vocab_size=2000, D_m=1024), 16, 8, 5),
@@ -220,9 +221,9 @@ def main(argv=None):
     if args.bench:
         return bench()
 
-    rank, world, local = M.setup_distributed()
-    M.seed_everything(args.seed + rank)
-    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else M.pick_device(args.device)
+    rank, world, local = TR.setup_distributed()
+    TR.seed_everything(args.seed + rank)
+    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else TR.pick_device(args.device)
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)
@@ -290,13 +291,13 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
     the spawn start method. loss_fn(model, h, batch) -> (loss, per-term dict of tensors)."""
     rank, world, local = dist_info
     out = Path(args.out)
-    opt = M.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
-    step, state = M.resume(out, model, opt, args.resume)
+    opt = TR.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
+    step, state = TR.resume(out, model, opt, args.resume)
     ema = None
     if args.ema:
         if state is not None and "ema" not in state:
             print(f"note: {out / 'train_state.pt'} holds no --ema average; it starts from the step-{step} weights")
-        ema = M.WeightEMA(model, args.ema, (state or {}).get("ema"))
+        ema = TR.WeightEMA(model, args.ema, (state or {}).get("ema"))
     net = inner = LossModule(model, loss_fn)
     sampler = None
     train_idx, val_idx = heldout_split(dataset, args.val_episodes)
@@ -307,7 +308,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         net = DistributedDataParallel(net, device_ids=[local] if device.type == "cuda" else None,
                                       find_unused_parameters=True)
         sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
-    workers = M.loader_workers(args.workers, device)
+    workers = TR.loader_workers(args.workers, device)
     loader = D.make_loader(train_set, args.batch_size, seed=args.seed, workers=workers, sampler=sampler,
                            drop_last=len(train_set) >= args.batch_size * world, collate_fn=collate_fn)
     val_loader = D.make_loader(torch.utils.data.Subset(dataset, val_idx), args.batch_size, shuffle=False,
@@ -318,31 +319,14 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
               f"{v['n_text'] + v['n_visual'] + v['n_action'] + len(M.SPECIALS)} (text {v['n_text']}, visual "
               f"{v['n_visual']}, action {v['n_action']}) | {len(train_set)} train / {len(val_idx)} held-out windows "
               f"| batch {args.batch_size} x {args.grad_accum} accum x {world} processes | device {device}")
-    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, since, epoch, it = M.RunLog(out), 0, 0, iter(loader)
+    amp, batches = TR.autocast(device), TR.Batches(loader, device, sampler)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, stage, step, show=rank == 0)
     tokens = torch.zeros((), dtype=torch.long, device=device)
-    bar = tqdm(total=args.steps, initial=step, desc=stage, unit="step", disable=rank or not sys.stderr.isatty())
 
-    def next_batch():
-        nonlocal it, epoch
-        try:
-            batch = next(it)
-        except StopIteration:
-            epoch += 1
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            it = iter(loader)
-            batch = next(it)
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-    while step < args.steps:
-        # ---- learning rate (warm-up + cosine)
-        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
+    while loop.running():                                         # sets the warm-up + cosine lr
         # ---- forward / backward over --grad-accum micro-batches (DDP syncs gradients on the last only)
         for micro in range(args.grad_accum):
-            batch = next_batch()
+            batch = next(batches)
             sync = world == 1 or micro == args.grad_accum - 1
             with (contextlib.nullcontext() if sync else net.no_sync()), amp:
                 loss, terms = net(batch)                          # through DDP when distributed
@@ -353,27 +337,23 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
         opt.zero_grad(set_to_none=True)
         if ema is not None:
             ema.update(model)
-        step += 1
-        since += 1
-        bar.update(1)
-        # ---- log / validate / checkpoint (the only places that read values back from the device)
-        if rank == 0 and (step % args.log_every == 0 or step == args.steps):
-            dt = (time.perf_counter() - log.t) or 1e-9
-            log(step, args.steps, since, loss=loss.detach(), **terms, lr=lr, grad_norm=gnorm,
-                seq_len=batch["ids"].shape[1], tok_per_s=float(tokens) / dt)
-            since = 0
+        loop.advance()
+        # ---- log / validate / checkpoint (rank 0; the only places that read values back from the device)
+        if loop.due(args.log_every):
+            loop.log(loss=loss.detach(), **terms, grad_norm=gnorm, seq_len=batch["ids"].shape[1],
+                     tok_per_s=float(tokens) / loop.seconds_since_log())
             tokens.zero_()
-        if rank == 0 and val_loader is not None and (step % args.val_every == 0 or step == args.steps):
+        if val_loader is not None and loop.due(args.val_every):
             val = validation_loss(inner, val_loader, device, amp, args.val_batches)  # rank 0 alone: not via DDP
-            with open(log.path, "a") as f:
-                f.write(json.dumps({"step": step, **val}) + "\n")
-            print(f"step {step}/{args.steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in val.items()), flush=True)
-        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
-            ts = {"step": step, "optimizer": opt.state_dict(), **({"ema": ema.state_dict()} if ema else {})}
-            M.save_checkpoint(out, model, {**config, "step": step}, ts, export=ema and ema.weights)
-    bar.close()
+            with open(loop.runlog.path, "a") as f:
+                f.write(json.dumps({"step": loop.step, **val}) + "\n")
+            print(f"step {loop.step}/{args.steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in val.items()), flush=True)
+        if loop.due(args.ckpt_every):
+            ts = {**TR.train_state(loop.step, opt), **({"ema": ema.state_dict()} if ema else {})}
+            TR.save_checkpoint(out, model, {**config, "step": loop.step}, ts, export=ema and ema.weights)
+    loop.close()
     if rank == 0:
-        print(f"saved {out} at step {step}")
+        print(f"saved {out} at step {loop.step}")
     if world > 1:
         torch.distributed.destroy_process_group()
 

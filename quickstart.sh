@@ -63,7 +63,7 @@ python cofinetune.py "${ART[@]}" --out "$RUNS/cofinetune" --init-from "$RUNS/pre
     --steps "${COFINETUNE_STEPS:-1500}" --batch-size 16 --log-every 250 --resume
 
 stage "7/8 tokenizer report"
-python tokenizers.py report --data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan"
+python experiments/tokenizer_report.py --data "$DATA" --tokenizers "$RUNS/tokenizers" --vqgan "$RUNS/vqgan"
 
 stage "8/8 closed-loop evaluation ($TRIALS trials per task)"
 python evaluate.py --policy "$RUNS/cofinetune" --env mini --suite "$SUITE" --trials "$TRIALS" \

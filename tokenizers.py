@@ -14,7 +14,7 @@ Commands (tiny = CPU minutes; drop --tiny on a GPU for the default 128² config)
     python tokenizers.py fit --data DATA --out runs/tokenizers            # FAST + text (+ stats.json)
     python tokenizers.py train-vqgan --data DATA --out runs/vqgan --tiny  # image tokenizer
     python tokenizers.py cache --data DATA --vqgan runs/vqgan             # keyframe ids, once
-    python tokenizers.py report --data DATA --tokenizers runs/tokenizers --vqgan runs/vqgan
+    python experiments/tokenizer_report.py --data DATA --tokenizers runs/tokenizers --vqgan runs/vqgan
 
 Note: this module's name shadows the Hugging Face `tokenizers` package for scripts run from the
 repository root (SPEC §3); nothing here imports transformers.
@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import data as D
+import training as TR
 
 _BASE = 0x4E00  # integers are written as CJK characters for SentencePiece: no whitespace, no control chars
 
@@ -450,17 +451,6 @@ class FrameView(torch.utils.data.Dataset):
         return D.frames_to_tensor(self.data.images(i, cam, [t]), self.image_size)[0]
 
 
-def heldout_episodes(n: int) -> list[int]:
-    """Every 10th episode (at least one) is held out from VQGAN training for PSNR."""
-    return [i for i in range(n) if i % 10 == 9] or [n - 1]
-
-
-def psnr(x, y) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
-    mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(4.0 / mse)
-
-
 @torch.no_grad()
 def evaluate_vqgan(model: VQGAN, frames: torch.Tensor, batch_size=32) -> dict:
     """PSNR, codebook usage and perplexity on a tensor of frames (n, 3, S, S)."""
@@ -469,7 +459,7 @@ def evaluate_vqgan(model: VQGAN, frames: torch.Tensor, batch_size=32) -> dict:
     scores, counts = [], torch.zeros(model.cfg.n_codes)
     for b in frames.split(batch_size):
         ids = model.encode(b.to(dev))
-        scores.append(psnr(model.decode(ids).float().cpu(), b))
+        scores.append(TR.psnr(model.decode(ids).float().cpu(), b))
         counts += torch.bincount(ids.flatten().cpu(), minlength=model.cfg.n_codes)
     p = counts / counts.sum()
     return {"psnr": torch.cat(scores).mean().item(), "usage": (counts > 0).float().mean().item(),
@@ -485,27 +475,47 @@ def save_png(path: Path, rows: list[torch.Tensor]):
 
 
 def load_vqgan(run_dir, device="cpu") -> VQGAN:
-    from model import load_config, load_weights
+    from training import load_config, load_weights
     cfg = load_config(run_dir)["vqgan"]
     model = VQGAN(VQGANConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
     return load_weights(run_dir, model, device).to(device).eval()
 
 
-def train_vqgan(args):
-    from model import (RunLog, cosine_lr, load_train_state, loader_workers, pick_device, save_checkpoint,
-                       seed_everything)
-    seed_everything(args.seed)
-    device = pick_device(args.device)
-    out = Path(args.out)
+def vqgan_config(args) -> VQGANConfig:
     base = VQGANConfig.tiny() if args.tiny else VQGANConfig()
     over = {"image_size": args.image_size, "quantizer": args.quantizer,
             "levels": tuple(args.levels) if args.levels else None, "codebook_size": args.codebook_size}
     if args.downsample:  # one level per factor of 2: drop levels, or repeat the widest one
         n = int(math.log2(args.downsample)) + 1
         over["ch_mult"] = (base.ch_mult + (base.ch_mult[-1],) * n)[:n]
-    cfg = VQGANConfig(**{**asdict(base), **{k: v for k, v in over.items() if v is not None}})
+    return VQGANConfig(**{**asdict(base), **{k: v for k, v in over.items() if v is not None}})
+
+
+def vqgan_loss(model, disc, x, x_hat, q_loss, args, use_gan: bool):
+    """L1 (+ MSE) reconstruction + the quantiser's loss (+ the hinge generator loss at taming's adaptive
+    weight) -> (loss, per-term dict of detached tensors)."""
+    # Deviation [no-lpips]: no perceptual (LPIPS) term, its VGG weights are not available offline.
+    # Deviation [vqgan-mse]: an MSE term is added to taming's L1 reconstruction loss (--mse-weight).
+    rec = F.l1_loss(x_hat, x) + args.mse_weight * F.mse_loss(x_hat, x)
+    loss, metrics = rec + q_loss, {"rec": rec.detach(), "q": q_loss.detach()}  # read at log steps
+    if use_gan:
+        g_loss = -disc(x_hat).mean()  # hinge generator loss
+        last = model.decoder.net[-1].weight
+        g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
+        g_gan = torch.autograd.grad(g_loss, last, retain_graph=True)[0]
+        w = (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, 1e4).detach()  # adaptive weight (taming)
+        loss = loss + args.gan_weight * w * g_loss
+        metrics["g"] = g_loss.detach()
+    return loss, metrics
+
+
+def train_vqgan(args):
+    TR.seed_everything(args.seed)
+    device = TR.pick_device(args.device)
+    out = Path(args.out)
+    cfg = vqgan_config(args)
     data = D.LiberoData(args.data, progress=True)
-    held = heldout_episodes(len(data))
+    held = D.heldout_episodes(len(data))
     train_eps = [i for i in range(len(data)) if i not in held] or held
     config = {"stage": "vqgan", "vqgan": asdict(cfg), "args": vars(args), "heldout_episodes": held,
               "data": str(args.data)}
@@ -514,29 +524,18 @@ def train_vqgan(args):
     disc = PatchDiscriminator(cfg.ch).to(device) if args.gan_start >= 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.9), weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9)) if disc else None
+    extras = {"disc": disc, "optimizer_d": opt_d} if disc else {}
     print(f"VQGAN: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params, factor {cfg.factor} "
           f"({cfg.image_size // cfg.factor}x{cfg.image_size // cfg.factor} tokens), {cfg.quantizer} "
           f"with {cfg.n_codes} codes, {len(train_eps)} train / {len(held)} held-out episodes, device {device}")
-    step = 0
-    state = load_train_state(out) if args.resume else None
-    if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        if disc and "disc" in state:
-            disc.load_state_dict(state["disc"])
-            opt_d.load_state_dict(state["optimizer_d"])
-        step = state["step"]
-        print(f"resumed from {out / 'train_state.pt'} at step {step}")
+    step, state = TR.resume(out, model, opt, args.resume, extras)
     loader = D.make_loader(FrameView(data, train_eps, cfg.image_size), args.batch_size, seed=args.seed + step,
-                           workers=loader_workers(args.workers, device), drop_last=True)
+                           workers=TR.loader_workers(args.workers, device), drop_last=True)
     eval_view = FrameView(data, held, cfg.image_size)
-    g = torch.Generator().manual_seed(0)
-    eval_idx = torch.randperm(len(eval_view), generator=g)[: args.eval_frames].tolist()
-    eval_frames = torch.stack([eval_view[i] for i in eval_idx])                 # (n, 3, S, S)
-    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, it, since = RunLog(out), iter(loader), 0
-    from tqdm import tqdm
-    bar = tqdm(total=args.steps, initial=step, desc="vqgan", unit="step", disable=not sys.stderr.isatty())
+    eval_idx = torch.randperm(len(eval_view), generator=torch.Generator().manual_seed(0))[: args.eval_frames]
+    eval_frames = torch.stack([eval_view[i] for i in eval_idx.tolist()])         # (n, 3, S, S)
+    amp, batches = TR.autocast(device), TR.Batches(loader, device)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.lr * 0.1, args.warmup, "vqgan", step)
 
     def checkpoint():
         metrics = evaluate_vqgan(model, eval_frames)
@@ -544,58 +543,27 @@ def train_vqgan(args):
         with torch.no_grad():
             recon = model.decode(model.encode(eval_frames[:8].to(device))).float().cpu()
         save_png(out / "recon.png", [eval_frames[:8], recon])
-        ts = {"step": step, "optimizer": opt.state_dict()}
-        if disc:
-            ts.update(disc=disc.state_dict(), optimizer_d=opt_d.state_dict())
-        save_checkpoint(out, model, {**config, "step": step, "eval": metrics}, ts)
-        print(f"step {step}: held-out PSNR {metrics['psnr']:.2f} dB | code usage {metrics['usage']:.1%} | "
+        TR.save_checkpoint(out, model, {**config, "step": loop.step, "eval": metrics},
+                           TR.train_state(loop.step, opt, extras))
+        print(f"step {loop.step}: held-out PSNR {metrics['psnr']:.2f} dB | code usage {metrics['usage']:.1%} | "
               f"perplexity {metrics['perplexity']:.0f} | saved {out}", flush=True)
-        return metrics
 
     model.train()
-    while step < args.steps:
-        try:
-            x = next(it).to(device)
-        except StopIteration:
-            it = iter(loader)
-            x = next(it).to(device)
-        lr = cosine_lr(step, args.steps, args.lr, args.lr * 0.1, args.warmup)
-        for group in opt.param_groups:
-            group["lr"] = lr
+    while loop.running():
+        x = next(batches)                                                         # (B, 3, S, S)
         with amp:
             x_hat, _, q_loss = model(x)
-        x_hat = x_hat.float()
-        # Deviation [no-lpips]: no perceptual (LPIPS) term, its VGG weights are not available offline.
-        # Deviation [vqgan-mse]: an MSE term is added to taming's L1 reconstruction loss (--mse-weight).
-        rec = F.l1_loss(x_hat, x) + args.mse_weight * F.mse_loss(x_hat, x)
-        loss, metrics = rec + q_loss, {"rec": rec.detach(), "q": q_loss.detach()}  # read at log steps
-        if disc is not None and step >= args.gan_start:
-            g_loss = -disc(x_hat).mean()  # hinge generator loss
-            last = model.decoder.net[-1].weight
-            g_rec = torch.autograd.grad(rec, last, retain_graph=True)[0]
-            g_gan = torch.autograd.grad(g_loss, last, retain_graph=True)[0]
-            w = (g_rec.norm() / (g_gan.norm() + 1e-4)).clamp(0, 1e4).detach()  # adaptive weight (taming)
-            loss = loss + args.gan_weight * w * g_loss
-            metrics["g"] = g_loss.detach()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if disc is not None and step >= args.gan_start:
-            d_loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(x_hat.detach())).mean()  # hinge
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            metrics["d"] = d_loss.detach()
-        step += 1
-        since += 1
-        bar.update(1)
-        if step % args.log_every == 0 or step == args.steps:
-            log(step, args.steps, since, loss=loss.detach(), lr=lr, **metrics)
-            since = 0
-        if step % args.ckpt_every == 0 or step == args.steps:
+        use_gan = disc is not None and loop.step >= args.gan_start
+        loss, metrics = vqgan_loss(model, disc, x, x_hat.float(), q_loss, args, use_gan)
+        TR.optimizer_step(loss, model, opt)
+        if use_gan:
+            metrics["d"] = TR.discriminator_step(disc, opt_d, x, x_hat.float())
+        loop.advance()
+        if loop.due(args.log_every):
+            loop.log(loss=loss.detach(), **metrics)
+        if loop.due(args.ckpt_every):
             checkpoint()
-    bar.close()
+    loop.close()
     if state and state["step"] >= args.steps:
         print(f"{out} already trained to step {state['step']} (>= --steps {args.steps})")
         checkpoint()
@@ -603,10 +571,6 @@ def train_vqgan(args):
 
 # ----------------------------------------------------------------------------------------------
 # Keyframe-id cache: run the VQGAN encoder once per frame, never per training step
-
-def cache_key(ep: D.Episode) -> str:
-    return f"{ep.suite}/{ep.file.name}/{ep.demo}"
-
 
 @torch.no_grad()
 def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, device="cpu") -> Path:
@@ -624,7 +588,7 @@ def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, devi
             for cam in D.CAMERAS:
                 frames = D.frames_to_tensor(data.images(i, cam), S)           # (T, 3, S, S)
                 ids.append(torch.cat([model.encode(b.to(device)).cpu() for b in frames.split(batch_size)]))
-            f.create_dataset(cache_key(data.episodes[i]), data=torch.stack(ids, 1).numpy().astype(np.int16))
+            f.create_dataset(D.episode_key(data.episodes[i]), data=torch.stack(ids, 1).numpy().astype(np.int16))
     tmp.replace(out)
     return out
 
@@ -656,7 +620,7 @@ class KeyframeCache:
         import h5py
         with h5py.File(self.path, "r") as f:
             for ep in data.episodes:
-                key = cache_key(ep)
+                key = D.episode_key(ep)
                 if key not in f or f[key].shape[0] != ep.length:
                     found = f[key].shape if key in f else "nothing"
                     raise D.DataError(f"{self.path}: expected ids of shape ({ep.length}, 2, h, w) for {key}, found "
@@ -666,7 +630,7 @@ class KeyframeCache:
         if self._f is None:
             import h5py
             self._f = h5py.File(self.path, "r")
-        key = cache_key(ep)
+        key = D.episode_key(ep)
         if key not in self._f:
             raise D.DataError(f"{self.path}: no ids for {key}; the cache was built from other data — "
                               f"rebuild it with `python tokenizers.py cache`")
@@ -697,62 +661,8 @@ def fit(args):
     print(f"wrote {out}/stats.json, fast.json, fast.model, text.model")
 
 
-def fast_report_rows(fast: FASTTokenizer, chunks: np.ndarray, stats) -> dict:
-    """Tokens per chunk and |error| in un-normalised action units for FAST and 256-bin binning."""
-    toks = np.array([len(fast.encode(c)) for c in chunks])
-    rec = np.stack([fast.decode(fast.encode(c)) for c in chunks])
-    raw = stats["actions"].unnormalize(chunks)
-    err = np.abs(stats["actions"].unnormalize(rec) - raw)
-    err_naive = np.abs(stats["actions"].unnormalize(naive_bins(chunks)) - raw)
-    return {"tokens_mean": toks.mean(), "tokens_max": toks.max(), "err_mean": err.mean(), "err_max": err.max(),
-            "naive_tokens": chunks.shape[1] * chunks.shape[2], "naive_err_mean": err_naive.mean(),
-            "naive_err_max": err_naive.max()}
-
-
-def report(args):
-    data = D.LiberoData(args.data)
-    out = Path(args.tokenizers)
-    stats = D.load_stats(out / "stats.json")
-    fast = FASTTokenizer.load(out)
-    # measured on held-out episodes (every 10th); the --scales refits are fitted on the others, so their
-    # BPE merges cannot memorise the measured chunks (the `fit` tokenizer saw all of DATA if fitted on it)
-    held = heldout_episodes(len(data))
-    chunks = action_chunks(data, stats, fast.l_a, episodes=held)
-    print(f"FAST on {len(chunks)} chunks of ({fast.l_a}, 7) from {len(held)} held-out episodes of {args.data} "
-          f"(every 10th; error in un-normalised action units)")
-    print(f"{'tokenizer':<28} {'tokens/chunk mean':>17} {'max':>5} {'|err| mean':>11} {'max':>9} {'tokens vs naive':>15}")
-    rows = {f"FAST scale {fast.scale:g} (fitted)": fast_report_rows(fast, chunks, stats)}
-    if args.scales:
-        train = action_chunks(data, stats, fast.l_a, episodes=sorted(set(range(len(data))) - set(held)) or held)
-    for s in args.scales:
-        refit = FASTTokenizer(fast.l_a, fast.D, s, args.action_vocab).fit(train)
-        rows[f"FAST scale {s:g} (refit here)"] = fast_report_rows(refit, chunks, stats)
-    r0 = next(iter(rows.values()))
-    print(f"{'naive 256-bin per dim':<28} {r0['naive_tokens']:>17.1f} {r0['naive_tokens']:>5} "
-          f"{r0['naive_err_mean']:>11.5f} {r0['naive_err_max']:>9.5f} {1:>14.2f}x")
-    for name, r in rows.items():
-        print(f"{name:<28} {r['tokens_mean']:>17.1f} {r['tokens_max']:>5} {r['err_mean']:>11.5f} "
-              f"{r['err_max']:>9.5f} {r['naive_tokens'] / r['tokens_mean']:>14.2f}x fewer")
-    text = TextTokenizer.load(out)
-    n = [len(text.encode(s)) for s in data.instructions]
-    ok = sum(text.decode(text.encode(s)) == s.lower() for s in data.instructions)
-    print(f"\ntext: {len(n)} instructions, tokens/instruction mean {np.mean(n):.1f} max {max(n)}, "
-          f"round trip exact for {ok}/{len(n)}, vocab {text.vocab_size}")
-    if args.vqgan:
-        model = load_vqgan(args.vqgan)
-        cfg = json.loads((Path(args.vqgan) / "config.json").read_text())
-        held = [i for i in cfg["heldout_episodes"] if i < len(data)] or heldout_episodes(len(data))
-        view = FrameView(data, held, model.cfg.image_size)
-        idx = torch.randperm(len(view), generator=torch.Generator().manual_seed(0))[: args.eval_frames]
-        m = evaluate_vqgan(model, torch.stack([view[int(i)] for i in idx]))
-        h = model.cfg.image_size // model.cfg.factor
-        print(f"\nVQGAN ({model.cfg.quantizer}, {model.cfg.n_codes} codes, {model.cfg.image_size}² -> {h}x{h} "
-              f"tokens) on {len(idx)} held-out frames: PSNR {m['psnr']:.2f} dB | code usage {m['usage']:.1%} | "
-              f"perplexity {m['perplexity']:.0f}")
-
-
 def main(argv=None):
-    p = argparse.ArgumentParser(description="Fit, train, cache and measure CoWVLA's tokenizers.")
+    p = argparse.ArgumentParser(description="Fit, train and cache CoWVLA's tokenizers (measure them: experiments/tokenizer_report.py).")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("fit", help="fit FAST (actions) and the text tokenizer; writes stats.json too")
     s.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
@@ -790,13 +700,6 @@ def main(argv=None):
     s.add_argument("--vqgan", default="runs/vqgan", help="trained VQGAN run directory")
     s.add_argument("--out", default=None, help="output HDF5 (default VQGAN/keyframe_ids.hdf5)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    s = sub.add_parser("report", help="measure the tokenizers (FAST vs naive binning, text, VQGAN PSNR)")
-    s.add_argument("--data", required=True, help="LIBERO-format data to measure on")
-    s.add_argument("--tokenizers", default="runs/tokenizers", help="output directory of `fit`")
-    s.add_argument("--vqgan", default=None, help="VQGAN run directory (optional)")
-    s.add_argument("--scales", type=float, nargs="*", default=[], help="also refit FAST at these scales and compare")
-    s.add_argument("--action-vocab", type=int, default=1024, help="vocabulary for the --scales refits")
-    s.add_argument("--eval-frames", type=int, default=512, help="held-out frames for the VQGAN figures")
     args = p.parse_args(argv)
     try:
         if args.cmd == "fit":
@@ -804,10 +707,7 @@ def main(argv=None):
         elif args.cmd == "train-vqgan":
             train_vqgan(args)
         elif args.cmd == "cache":
-            from model import pick_device
-            print(f"wrote {cache_keyframes(D.LiberoData(args.data), args.vqgan, args.out, device=pick_device(args.device))}")
-        elif args.cmd == "report":
-            report(args)
+            print(f"wrote {cache_keyframes(D.LiberoData(args.data), args.vqgan, args.out, device=TR.pick_device(args.device))}")
     except (D.DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

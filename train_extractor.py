@@ -29,10 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Subset
-from tqdm import tqdm
 
 import data as D
 import model as M
+import training as TR
 
 
 def ssim(x, y):
@@ -46,10 +46,6 @@ def ssim(x, y):
     vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean()
-
-
-def psnr(x, y):
-    return (10 * torch.log10(4.0 / ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10))).mean()
 
 
 def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int):
@@ -68,7 +64,7 @@ def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int
 
 
 @torch.no_grad()
-def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dict:
+def validate(model, clips_a, clips_b, masks_a, out: Path, step: int) -> dict:
     """PSNR/SSIM of posterior-mean reconstructions; the Fig. 3-4 style figure; the factorisation ratio:
     decoding z_s(A) with z_m(B) should change A's moving pixels far more than its static ones. The
     moving pixels are the simulator's (masks_a (n, f, H, W): bodies that move in A) when given, else
@@ -76,6 +72,7 @@ def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dic
     model.eval()
     rec_a, _, zs_a, zm_a = model(clips_a, sample=False)                   # (n, f, 3, H, W)
     flat = lambda v: v.flatten(0, 1).clamp(-1, 1)
+    psnr = lambda x, y: TR.psnr(x, y).mean()
     if model.cfg.latent == "plain":  # appendix Table 4's latent: nothing to swap, reconstruction only
         from tokenizers import save_png
         t = np.linspace(0, model.cfg.frames - 1, min(6, model.cfg.frames)).round().astype(int)
@@ -107,12 +104,70 @@ def validate(model, clips_a, clips_b, out: Path, step: int, masks_a=None) -> dic
     return metrics
 
 
+# ----------------------------------------------------------------------------------------------
+# The z_m export (what the VLA stages read) and its reader
+
+def motion_export_name(span: int, train_span: int) -> str:
+    """File stem of the z_m export for clips over `span` steps: z_m (the extractor's own training span,
+    pre-training's target) or z_m_span<S> (e.g. co-fine-tuning's window span N·l_a = 20)."""
+    return "z_m" if span == train_span else f"z_m_span{span}"
+
+
+class MotionCache:
+    """Reads the extractor's export: z_m (posterior mean) of the clip starting at step s of an episode,
+    standardised per dimension with the saved statistics (the regression target of Eq. 2 and 3).
+    Starts between exported ones (export stride > 1) use the nearest earlier exported start.
+    span=None reads the export over the extractor's training span (z_m.hdf5); span=S the export of
+    clips of f frames over S steps (z_m_span<S>.hdf5, or z_m.hdf5 where S is the training span)."""
+
+    def __init__(self, run_dir, span: int | None = None):
+        import h5py
+        run_dir = Path(run_dir)
+        train_span = json.loads((run_dir / "config.json").read_text()).get("span") \
+            if (run_dir / "config.json").exists() else None
+        stem = "z_m" if span is None or train_span is None else motion_export_name(span, train_span)
+        self.path = run_dir / f"{stem}.hdf5"
+        if not self.path.exists():
+            again = f" --export-spans {span}" if stem != "z_m" else ""
+            raise FileNotFoundError(f"{self.path}: no exported z_m{'' if stem == 'z_m' else f' over {span} steps'} "
+                                    f"(run `python train_extractor.py --data DATA --out {run_dir} --export-only{again}`)")
+        stats = json.loads((run_dir / f"{stem}_stats.json").read_text())
+        self.mean, self.std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+        with h5py.File(self.path, "r") as f:
+            self.stride, self.D_m = int(f.attrs["stride"]), int(f.attrs["D_m"])
+            self.frames, self.span = int(f.attrs["frames"]), int(f.attrs["span"])
+        self._f = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_f": None}
+
+    def check_covers(self, data, key_fn):
+        """Fail before training, not mid-epoch, when the export was made from other data."""
+        import h5py
+        with h5py.File(self.path, "r") as f:
+            for ep in data.episodes:
+                key, rows = key_fn(ep), -(-ep.length // self.stride)
+                if key not in f or f[key].shape != (rows, self.D_m):
+                    raise KeyError(f"{self.path}: expected z_m of shape ({rows}, {self.D_m}) for {key}, found "
+                                   f"{f[key].shape if key in f else 'nothing'}; export from this data with "
+                                   f"`python train_extractor.py --data DATA --out RUN --export-only`")
+
+    def __call__(self, key: str, start: int, standardize: bool = True) -> np.ndarray:
+        import h5py
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        if key not in self._f:
+            raise KeyError(f"{self.path}: no z_m for episode {key}; export from the same data "
+                           f"(`python train_extractor.py --export-only`)")
+        z = self._f[key][start // self.stride]                                      # (D_m,)
+        return (z - self.mean) / self.std if standardize else z
+
+
 def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, device, batch_size=64,
                   name: str = "z_m"):
     """z_m (posterior mean) of the clip of f frames over `span` steps starting at every s = 0, stride, ...
-    < T, for every episode -> OUT/<name>.hdf5 + OUT/<name>_stats.json (M.motion_export_name).
+    < T, for every episode -> OUT/<name>.hdf5 + OUT/<name>_stats.json (motion_export_name).
     Per-frame encoder features are computed once per episode and shared by its overlapping clips."""
-    from tokenizers import cache_key
     cfg = model.cfg
     model.eval()
     tmp = out / f".{name}.hdf5.tmp"
@@ -130,13 +185,13 @@ def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, 
                 z = model.mix(feats[torch.from_numpy(idx).to(device)])                    # (n, d_z, f, h, w)
                 rows.append(model.motion_target(z).float().cpu())                          # (n, D_m)
             z_m = torch.cat(rows).numpy()                                                 # (ceil(T / stride), D_m)
-            h.create_dataset(cache_key(data.episodes[i]), data=z_m.astype(np.float32))
+            h.create_dataset(D.episode_key(data.episodes[i]), data=z_m.astype(np.float32))
             sums, sq, n = sums + z_m.sum(0), sq + (z_m.astype(np.float64) ** 2).sum(0), n + len(z_m)
     tmp.replace(out / f"{name}.hdf5")
     mean = sums / n
     std = np.sqrt(np.maximum(sq / n - mean ** 2, 0)) + 1e-6
     stats = json.dumps({"mean": mean.tolist(), "std": std.tolist(), "count": n, "span": span})
-    M._atomic(out / f"{name}_stats.json", lambda p: p.write_text(stats))
+    TR.atomic_write(out / f"{name}_stats.json", lambda p: p.write_text(stats))
     model.train()
     print(f"exported z_m of {n} clips (f = {cfg.frames} frames over {span} steps, D_m = {cfg.D_m}, stride {stride}) "
           f"to {out / (name + '.hdf5')}")
@@ -146,10 +201,10 @@ def export_all(model, data, out: Path, train_span: int, spans, stride: int, devi
     """The training span's export (z_m.hdf5: pre-training's target) and one per extra span (co-fine-tuning's
     window span N·l_a: z_m_span<S>.hdf5)."""
     for span in dict.fromkeys([train_span, *spans]):
-        export_motion(model, data, out, span, stride, device, name=M.motion_export_name(span, train_span))
+        export_motion(model, data, out, span, stride, device, name=motion_export_name(span, train_span))
 
 
-def main(argv=None):
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     # data
     p.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
@@ -158,7 +213,7 @@ def main(argv=None):
     # model
     p.add_argument("--tiny", action="store_true", help="tiny CPU config (32², 0.1M params, D_m = 1024)")
     p.add_argument("--frames", type=int, default=16, help="f, frames per clip")
-    p.add_argument("--image-size", type=int, default=None, help="square clip resolution (default 128, tiny 32)")
+    p.add_argument("--image-size", type=int, default=None, help="square clip resolution (default 224, the paper's; tiny 32)")
     p.add_argument("--image-width", type=int, default=0, help="clip width W for non-square frames (0: W = H)")
     p.add_argument("--motion-input", choices=["frames", "diff"], default="frames",
                    help="motion branch input: the per-frame reduced features z' (paper) or their temporal "
@@ -194,102 +249,64 @@ def main(argv=None):
                    help="load OUT's model, validate it on the held-out clips (metrics + figure.png) and exit")
     args = p.parse_args(argv)
     try:
-        spans = [int(x) for x in args.export_spans.split(",") if x.strip()]
+        args.spans = [int(x) for x in args.export_spans.split(",") if x.strip()]
     except ValueError:
         p.error(f"--export-spans {args.export_spans!r}: expected comma-separated step counts, e.g. 20 or 20,40")
-    if any(s < args.frames - 1 for s in spans):
+    if any(s < args.frames - 1 for s in args.spans):
         p.error(f"--export-spans {args.export_spans}: every span must be >= frames - 1 = {args.frames - 1}")
+    return args
 
-    M.seed_everything(args.seed)
-    device = M.pick_device(args.device)
-    out = Path(args.out)
-    try:
-        data = D.LiberoData(args.data, progress=True)
-    except D.DataError as e:
-        sys.exit(f"error: {e}")
-    if args.export_only:
-        cfg = M.load_config(out)
-        model = M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))
-        model = M.load_weights(out, model, device).to(device).to(memory_format=torch.channels_last)
-        export_all(model, data, out, cfg["span"], spans, args.export_stride, device)
-        return
+
+def extractor_config(args, out: Path) -> M.ExtractorConfig:
+    """--tiny or the full config with the flags applied; --validate-only: the trained run's own config."""
+    if args.validate_only:
+        saved = TR.load_config(out)
+        args.span = saved["span"]
+        return M.ExtractorConfig(**saved["extractor"])
     base = M.ExtractorConfig.tiny() if args.tiny else M.ExtractorConfig()
     over = {"frames": args.frames, "motion_input": args.motion_input, "latent": args.latent,
             "image_width": args.image_width}
     if args.image_size:
         over["image_size"] = args.image_size
-    cfg = M.ExtractorConfig(**{**asdict(base), **over})
-    if args.validate_only:  # the trained run's own config, whatever the flags say
-        saved = M.load_config(out)
-        cfg, args.span = M.ExtractorConfig(**saved["extractor"]), saved["span"]
-    held = [i for i in range(len(data)) if i % 10 == 9] or [len(data) - 1]   # every 10th episode held out
-    config = {"stage": "extractor", "extractor": asdict(cfg), "span": args.span, "args": vars(args),
-              "heldout_episodes": held, "data": str(args.data), "D_m": cfg.D_m}
-    print(json.dumps(config, indent=1, default=str))
+    return M.ExtractorConfig(**{**asdict(base), **over})
 
-    # ---- data: clips of training episodes; fixed validation clip pairs from held-out episodes
-    view = D.ClipView(data, cfg.frames, args.span, cfg.hw)
-    train_idx = [k for k, (i, _) in enumerate(view.items) if i not in held] or list(range(len(view)))
-    loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed,
-                           workers=M.loader_workers(args.workers, device),
-                           drop_last=len(train_idx) >= args.batch_size)
+
+def validation_clips(data, view, held, cfg, args, device):
+    """Fixed pairs (A, B) of held-out clips, B = A rolled by one, and A's simulator masks (or None)."""
     val_idx = [k for k, (i, _) in enumerate(view.items) if i in held]
     pick = np.random.default_rng(0).permutation(len(val_idx))[: 2 * args.val_clips]
-    val = torch.stack([view[val_idx[k]]["clip"] for k in pick]).to(device)
+    val = torch.stack([view[val_idx[k]]["clip"] for k in pick]).to(device)      # (2n, f, 3, H, W)
     half = len(val) // 2 or 1
     clips_a, clips_b = val[:half], val[-half:].roll(1, 0) if len(val) > 1 else val
     masks_a = simulator_masks(data, [view.items[val_idx[k]] for k in pick[:half]], cfg.frames, args.span,
                               cfg.image_size) if cfg.hw[0] == cfg.hw[1] else None  # the masks render square
+    return clips_a, clips_b, masks_a, len(val_idx)
 
-    # ---- model, optimiser, resume
-    model = M.LatentMotionExtractor(cfg).to(device).to(memory_format=torch.channels_last)
-    latents = (f"z_v {cfg.D_m // cfg.frames}x{cfg.frames} (plain)" if cfg.latent == "plain" else
-               f"z_s {cfg.d_s}x{cfg.n_q}x{cfg.h_s}x{cfg.w_s} | z_m^h {cfg.d_m}x{cfg.frames}x{cfg.w_m}, "
-               f"z_m^w {cfg.d_m}x{cfg.frames}x{cfg.h_m}")
-    print(f"extractor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {latents} | D_m {cfg.D_m} | "
-          f"{len(train_idx)} train clips, {len(val_idx)} held-out | device {device}")
-    opt = M.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
+
+def train(args, model, loader, val, out: Path, config: dict, device):
+    """Eq. (1) by AdamW (parameter groups) with warm-up + cosine; validation, figure and checkpoint
+    every --val-every; the optional GAN term's discriminator trains (and resumes) beside the model."""
+    opt = TR.adamw(model, args.lr, args.weight_decay, betas=(0.9, 0.95))
     disc = opt_d = None
     if args.gan_weight > 0:
         from tokenizers import PatchDiscriminator
         disc = PatchDiscriminator(32, n_layers=2).to(device)
         opt_d = torch.optim.AdamW(disc.parameters(), lr=args.lr, betas=(0.5, 0.9))
-    if args.validate_only:
-        model = M.load_weights(out, model, device)
-        metrics = validate(model, clips_a, clips_b, out, M.load_config(out).get("step", 0), masks_a)
-        print(json.dumps(metrics, indent=1))
-        return
-    step, state = M.resume(out, model, opt, args.resume)
-    if state is not None and disc is not None:  # the GAN term's discriminator resumes with the extractor
-        if "disc" not in state:
-            sys.exit(f"error: {out / 'train_state.pt'} holds no discriminator (it was trained without "
-                     f"--gan-weight); resume with the same flags or start a new --out")
-        disc.load_state_dict(state["disc"])
-        opt_d.load_state_dict(state["optimizer_d"])
-    amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    log, it, since = M.RunLog(out), iter(loader), 0
-    bar = tqdm(total=args.steps, initial=step, desc="extractor", unit="step", disable=not sys.stderr.isatty())
+    extras = {"disc": disc, "optimizer_d": opt_d} if disc is not None else {}
+    step, state = TR.resume(out, model, opt, args.resume, extras)
+    amp, batches = TR.autocast(device), TR.Batches(loader, device)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, "extractor", step)
 
     def checkpoint():
-        metrics = validate(model, clips_a, clips_b, out, step, masks_a)
-        ts = {"step": step, "optimizer": opt.state_dict()}
-        if disc is not None:
-            ts.update(disc=disc.state_dict(), optimizer_d=opt_d.state_dict())
-        M.save_checkpoint(out, model, {**config, "step": step, "val": metrics}, ts)
-        print(f"step {step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
-              f"change moving/static {metrics['factorisation_ratio']:.1f}x ({metrics['moving_mask']} mask) | saved {out}", flush=True)
+        metrics = validate(model, *val, out, loop.step)
+        TR.save_checkpoint(out, model, {**config, "step": loop.step, "val": metrics}, TR.train_state(loop.step, opt, extras))
+        print(f"step {loop.step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
+              f"change moving/static {metrics['factorisation_ratio']:.1f}x ({metrics['moving_mask']} mask) | saved {out}",
+              flush=True)
 
     model.train()
-    while step < args.steps:
-        # ---- learning rate
-        lr = M.cosine_lr(step, args.steps, args.lr, args.min_lr, args.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        try:
-            clip = next(it)["clip"].to(device)
-        except StopIteration:
-            it = iter(loader)
-            clip = next(it)["clip"].to(device)
+    while loop.running():                                                # sets the warm-up + cosine lr
+        clip = next(batches)["clip"]                                     # V_{1:f} (B, f, 3, H, W)
         # ---- forward / backward
         with amp:
             rec, kl, _, _ = model(clip)                                  # V̂ (B, f, 3, H, W)
@@ -299,34 +316,67 @@ def main(argv=None):
         l_rec = F.mse_loss(rec, clip)                                    # L_rec, averaged over all elements
         loss = l_rec + args.kl_weight * kl                               # + λ_KL L_KL
         parts = {"rec": l_rec.detach(), "kl": kl.detach()}               # tensors: synced only at log steps
-        use_gan = disc is not None and step >= args.gan_start
+        use_gan = disc is not None and loop.step >= args.gan_start
         if use_gan:
             l_gan = -disc(rec.flatten(0, 1)).mean()                      # hinge generator loss, per frame
             loss = loss + args.gan_weight * l_gan                        # + λ_GAN L_GAN
             parts["gan"] = l_gan.detach()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        TR.optimizer_step(loss, model, opt)
         if use_gan:
-            d_loss = F.relu(1 - disc(clip.flatten(0, 1))).mean() + F.relu(1 + disc(rec.detach().flatten(0, 1))).mean()
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        step += 1
-        since += 1
-        bar.update(1)
+            parts["d"] = TR.discriminator_step(disc, opt_d, clip.flatten(0, 1), rec.flatten(0, 1))
+        loop.advance()
         # ---- log / validate + checkpoint
-        if step % args.log_every == 0 or step == args.steps:
-            log(step, args.steps, since, loss=loss.detach(), lr=lr, **parts)
-            since = 0
-        if step % args.val_every == 0 or step == args.steps:
+        if loop.due(args.log_every):
+            loop.log(loss=loss.detach(), **parts)
+        if loop.due(args.val_every):
             checkpoint()
-    bar.close()
+    loop.close()
     if state and state["step"] >= args.steps:
         print(f"{out} is already trained to step {state['step']}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    TR.seed_everything(args.seed)
+    device = TR.pick_device(args.device)
+    out = Path(args.out)
+    try:
+        data = D.LiberoData(args.data, progress=True)
+    except D.DataError as e:
+        sys.exit(f"error: {e}")
+    if args.export_only:
+        cfg = TR.load_config(out)
+        model = M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))
+        model = TR.load_weights(out, model, device).to(device).to(memory_format=torch.channels_last)
+        export_all(model, data, out, cfg["span"], args.spans, args.export_stride, device)
+        return
+    cfg = extractor_config(args, out)
+    held = D.heldout_episodes(len(data))
+    config = {"stage": "extractor", "extractor": asdict(cfg), "span": args.span, "args": vars(args),
+              "heldout_episodes": held, "data": str(args.data), "D_m": cfg.D_m}
+    print(json.dumps(config, indent=1, default=str))
+
+    # ---- data: clips of training episodes; fixed validation clip pairs from held-out episodes
+    view = D.ClipView(data, cfg.frames, args.span, cfg.hw)
+    train_idx = [k for k, (i, _) in enumerate(view.items) if i not in held] or list(range(len(view)))
+    loader = D.make_loader(Subset(view, train_idx), args.batch_size, seed=args.seed,
+                           workers=TR.loader_workers(args.workers, device),
+                           drop_last=len(train_idx) >= args.batch_size)
+    *val, n_val = validation_clips(data, view, held, cfg, args, device)
+
+    model = M.LatentMotionExtractor(cfg).to(device).to(memory_format=torch.channels_last)
+    latents = (f"z_v {cfg.D_m // cfg.frames}x{cfg.frames} (plain)" if cfg.latent == "plain" else
+               f"z_s {cfg.d_s}x{cfg.n_q}x{cfg.h_s}x{cfg.w_s} | z_m^h {cfg.d_m}x{cfg.frames}x{cfg.w_m}, "
+               f"z_m^w {cfg.d_m}x{cfg.frames}x{cfg.h_m}")
+    print(f"extractor: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params | {latents} | D_m {cfg.D_m} | "
+          f"{len(train_idx)} train clips, {n_val} held-out | device {device}")
+    if args.validate_only:
+        model = TR.load_weights(out, model, device)
+        print(json.dumps(validate(model, *val, out, TR.load_config(out).get("step", 0)), indent=1))
+        return
+    train(args, model, loader, val, out, config, device)
     if not args.no_export:
-        export_all(model, data, out, args.span, spans, args.export_stride, device)
+        export_all(model, data, out, args.span, args.spans, args.export_stride, device)
 
 
 if __name__ == "__main__":

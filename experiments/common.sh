@@ -1,13 +1,66 @@
 # Sourced by the experiment scripts: the stages every recipe shares, each skipped or resumed when done.
-# artefacts DATA RUNS VQGAN_STEPS EXTRACTOR_STEPS: tokenizers, tiny VQGAN + keyframe cache, tiny extractor
-# (exporting z_m over its 100-step span and over co-fine-tuning's 20-step window); sets ART for the VLA stages.
+# Every command goes through `run`, which prints it and, unless DRY_RUN=1, runs it: `DRY_RUN=1 bash
+# experiments/X.sh` lists what X would run (tests/test_experiments.py parses every listed command).
+#
+#   demos SUITE DEMOS DATA [generate flags]     scripted demonstrations (envs.mini) unless DATA exists
+#   artefacts DATA RUNS VQGAN_STEPS EXTRACTOR_STEPS [extractor flags]
+#                                               tokenizers, tiny VQGAN + keyframe cache, tiny extractor (z_m
+#                                               over its 100-step span and co-fine-tuning's 20-step window);
+#                                               sets ART, the artefact flags of the VLA stages
+#   recipe                                      demos -> artefacts -> pre-training -> co-fine-tuning per seed
+#                                               -> evaluation, from the variables below; copies each
+#                                               eval_info.json to results/$NAME/
+# recipe's variables (each script sets its own; the environment overrides): NAME, SUITE, DEMOS, DATA, RUNS,
+#   GEN_FLAGS, VQGAN_STEPS, EXTRACTOR_STEPS, PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS (both VLA stages:
+#   size/width), CFT_FLAGS, SEEDS, TRIALS, INIT_STATES (test | val), EVAL_FLAGS.
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+
+run() {
+  echo "+ $*"
+  if [ "${DRY_RUN:-0}" != 1 ]; then "$@"; fi
+}
+
+# the one place a stage is skipped: its output exists (never in a dry run, which lists every stage)
+done_() { [ "${DRY_RUN:-0}" != 1 ] && [ -e "$1" ]; }
+
+demos() {
+  local suite="$1" n="$2" data="$3"; shift 3
+  done_ "$data" || run python -m envs.mini generate --suite "$suite" --demos-per-task "$n" --out "$data" --workers 2 "$@"
+}
+
 artefacts() {
-  local data="$1" runs="$2" vqgan_steps="$3" extractor_steps="$4"
-  [ -f "$runs/tokenizers/fast.json" ] || python tokenizers.py fit --data "$data" --out "$runs/tokenizers"
-  python tokenizers.py train-vqgan --data "$data" --out "$runs/vqgan" --tiny --steps "$vqgan_steps" \
+  local data="$1" runs="$2" vqgan_steps="$3" extractor_steps="$4"; shift 4
+  done_ "$runs/tokenizers/fast.json" || run python tokenizers.py fit --data "$data" --out "$runs/tokenizers"
+  run python tokenizers.py train-vqgan --data "$data" --out "$runs/vqgan" --tiny --steps "$vqgan_steps" \
       --ckpt-every 500 --log-every 250 --resume
-  [ -f "$runs/vqgan/keyframe_ids.hdf5" ] || python tokenizers.py cache --data "$data" --vqgan "$runs/vqgan"
-  [ -f "$runs/extractor/z_m_span20.hdf5" ] || python train_extractor.py --data "$data" --out "$runs/extractor" \
-      --tiny --steps "$extractor_steps" --val-every 400 --log-every 200 --resume
+  done_ "$runs/vqgan/keyframe_ids.hdf5" || run python tokenizers.py cache --data "$data" --vqgan "$runs/vqgan"
+  done_ "$runs/extractor/z_m_span20.hdf5" || run python train_extractor.py --data "$data" --out "$runs/extractor" \
+      --tiny --steps "$extractor_steps" --val-every 400 --log-every 200 --resume "$@"
   ART=(--data "$data" --tokenizers "$runs/tokenizers" --vqgan "$runs/vqgan" --extractor "$runs/extractor")
+}
+
+# keep: copy a run's small outputs (eval_info.json and the like) to results/$NAME/<label>/
+keep() {
+  local src="$1" label="$2"
+  run mkdir -p "results/$NAME/$label"
+  run cp "$src" "results/$NAME/$label/"
+}
+
+recipe() {
+  : "${NAME:?}" "${SUITE:=mini_goal}" "${DEMOS:=100}" "${DATA:=data/${SUITE}_${DEMOS}}" "${RUNS:=runs/$NAME}"
+  : "${VQGAN_STEPS:=1500}" "${EXTRACTOR_STEPS:=800}" "${PRETRAIN_STEPS:=1000}" "${COFINETUNE_STEPS:=4000}"
+  : "${SEEDS:=0}" "${TRIALS:=50}" "${INIT_STATES:=test}"
+  local gen=(${GEN_FLAGS:-}) vla=(${VLA_FLAGS:---tiny}) cft=(${CFT_FLAGS:-}) ev=(${EVAL_FLAGS:-})
+  demos "$SUITE" "$DEMOS" "$DATA" "${gen[@]}"
+  artefacts "$DATA" "$RUNS" "$VQGAN_STEPS" "$EXTRACTOR_STEPS"
+  run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" "${vla[@]}" --steps "$PRETRAIN_STEPS" \
+      --batch-size 16 --log-every 250 --resume
+  for seed in $SEEDS; do
+    local out="$RUNS/cft_s$seed"
+    run python cofinetune.py "${ART[@]}" --out "$out" --init-from "$RUNS/pretrain" "${vla[@]}" \
+        --steps "$COFINETUNE_STEPS" --batch-size 16 --log-every 500 --seed "$seed" --resume "${cft[@]}"
+    run python evaluate.py --policy "$out" --env mini --suite "$SUITE" --trials "$TRIALS" \
+        --init-states "$INIT_STATES" --out "$out/eval_$INIT_STATES" --workers 2 --videos 0 --resume "${ev[@]}"
+    keep "$out/eval_$INIT_STATES/eval_info.json" "s${seed}_$INIT_STATES"
+  done
 }

@@ -73,6 +73,7 @@ def artifacts(tmp_path_factory):
 
     import data
     import model as M
+    import training as TR
     import tokenizers as T
     import train_extractor
 
@@ -86,12 +87,12 @@ def artifacts(tmp_path_factory):
     T.TextTokenizer.fit(d.instructions, vocab_size=300).save(tok)
     torch.manual_seed(0)
     vq_cfg = T.VQGANConfig(image_size=16, ch=8, ch_mult=(1, 2, 2), num_res_blocks=1, levels=(8, 8, 8))
-    M.save_checkpoint(base / "vqgan", T.VQGAN(vq_cfg), {"vqgan": asdict(vq_cfg), "heldout_episodes": [3]})
+    TR.save_checkpoint(base / "vqgan", T.VQGAN(vq_cfg), {"vqgan": asdict(vq_cfg), "heldout_episodes": [3]})
     T.cache_keyframes(d, base / "vqgan")
     ex_cfg = M.ExtractorConfig(frames=4, image_size=16, ch=8, down=1, d_z=8, n_q=2, d_q=8, qformer_layers=2,
                                heads=2, d_s=2, s_down=1, d_m=2, m_down=1)
     ext = M.LatentMotionExtractor(ex_cfg)
-    M.save_checkpoint(base / "extractor", ext, {"extractor": asdict(ex_cfg), "span": 6})
+    TR.save_checkpoint(base / "extractor", ext, {"extractor": asdict(ex_cfg), "span": 6})
     train_extractor.export_all(ext, d, base / "extractor", 6, [20], stride=1, device="cpu")  # + the window span
     return SimpleNamespace(data=root, tokenizers=tok, vqgan=base / "vqgan", extractor=base / "extractor",
                            base=base, D_m=ex_cfg.D_m)

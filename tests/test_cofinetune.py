@@ -11,6 +11,7 @@ import torch
 import cofinetune as C
 import data
 import model as M
+import training as TR
 import pretrain_vla as P
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,9 +98,9 @@ def test_proprio_state_tokens(parts, tmp_path, monkeypatch):
     assert model.state_proj.weight.grad.abs().sum() > 0
     # weights without the projection (a pre-training) load only where it may be new
     save_file(M.VLA(M.VLAConfig.tiny(**cfg)).state_dict(), str(tmp_path / "model.safetensors"))
-    M.load_weights(tmp_path, model, new=("state_proj.",))
+    TR.load_weights(tmp_path, model, new=("state_proj.",))
     with pytest.raises(RuntimeError, match="state_proj"):
-        M.load_weights(tmp_path, model)
+        TR.load_weights(tmp_path, model)
     # the policy: the state of the observation's recorded proprio, at the state token, cache = no cache
     policy = C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, _policy(parts).vqgan,
                       {"N": 2, "args": {"q_every_keyframe": False}, "vla": {"proprio_dim": 8}})

@@ -209,7 +209,7 @@ def test_clip_view(synthetic_root):
     assert idx[0] == s and idx[-1] == s + 21 and (np.diff(idx) > 0).all()
     full = data.ClipView(d, frames=8, span=21)[5]["clip"]
     np.testing.assert_allclose(full, data.frames_to_tensor(d.images(i, "agentview", idx)))
-    assert v.key(5) == f"{d.episodes[i].suite}/{d.episodes[i].file.name}:{d.episodes[i].demo}:{s}"
+    assert v.key(5) == f"{d.episodes[i].suite}/{d.episodes[i].file.name}/{d.episodes[i].demo}:{s}" == data.clip_key(d.episodes[i], s)
     # an episode shorter than the span gives one clip that holds its last frame
     short = data.ClipView(d, frames=4, span=100)
     assert len(short) == len(d) and data.clip_indices(0, 40, 4, 100).tolist() == [0, 33, 39, 39]

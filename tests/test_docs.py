@@ -9,8 +9,6 @@ Conventions checked (see the walkthrough's "How references are written"):
              (```python model.py hw_pool); every non-blank line of the block occurs verbatim
              (whitespace-stripped) as a line of that symbol's source (of the whole file without a
              symbol). A ```python block without a file is an error. Other fences are not quotes.
-Helpers moving from model.py to training.py: a `training.py` reference holds if it is true of
-training.py or of model.py, whichever exists.
 """
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "walkthrough.md"
-FALLBACK = {"training.py": ["training.py", "model.py"]}   # the training-skeleton move (either side holds)
 
 CITE = re.compile(r"`([\w/]+\.py)`[ \t]+`([A-Za-z_][\w.]*)`")
 FILE = re.compile(r"`([\w/]+\.py)`")
@@ -59,8 +56,8 @@ class Source:
 
 
 def sources(root: Path, fname: str) -> list[Source]:
-    """The files a reference to `fname` may be found in (training.py: training.py or model.py)."""
-    return [Source(root / f) for f in FALLBACK.get(fname, [fname]) if (root / f).is_file()]
+    """The file a reference to `fname` is checked in (none when it does not exist)."""
+    return [Source(root / fname)] if (root / fname).is_file() else []
 
 
 def fences(lines: list[str]):
@@ -105,7 +102,7 @@ def check(doc: Path, root: Path = ROOT) -> tuple[list[str], int, int]:
 
     blocks = fences(lines)
     inside = {k for start, _, body in blocks for k in range(start, start + len(body) + 2)}
-    stems = {p.stem for p in root.glob("*.py")} | {Path(f).stem for f in FALLBACK}
+    stems = {p.stem for p in root.glob("*.py")}
     for no, line in enumerate(lines, 1):
         if no in inside:
             continue
@@ -168,20 +165,3 @@ def test_checker_catches_rot(tmp_path, old, new, expect):
     assert any(expect in e for e in errors), errors
 
 
-def test_training_fallback(tmp_path):
-    """A `training.py` reference holds in training.py once the helpers move, and in model.py before."""
-    doc = tmp_path / "d.md"
-    doc.write_text("`training.py` `cosine_lr`\n\n```python training.py cosine_lr\n"
-                   "def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> float:\n```\n")
-    for layout in ("model.py", "training.py"):   # where the helper lives
-        root = tmp_path / layout.replace(".", "_")
-        root.mkdir()
-        (root / "model.py").write_text("x = 1\n")
-        (root / layout).write_text("def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) "
-                                   "-> float:\n    return lr\n")
-        assert check(doc, root)[0] == [], layout
-    gone = tmp_path / "gone"
-    gone.mkdir()
-    (gone / "model.py").write_text("x = 1\n")
-    (gone / "training.py").write_text("y = 2\n")
-    assert len(check(doc, gone)[0]) == 2

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 import data
 import model as M
+import train_extractor as X
+import training as TR
 from conftest import run_extractor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,11 +156,11 @@ def test_tiny_model_overfits_one_clip():
 def test_checkpoint_round_trip_exact(tmp_path):
     cfg = M.ExtractorConfig(frames=8, **SMALL)
     m = M.LatentMotionExtractor(cfg).eval()
-    M.save_checkpoint(tmp_path, m, {"extractor": asdict(cfg)}, {"step": 3})
-    again = M.load_weights(tmp_path, M.LatentMotionExtractor(M.ExtractorConfig(**M.load_config(tmp_path)["extractor"])))
+    TR.save_checkpoint(tmp_path, m, {"extractor": asdict(cfg)}, {"step": 3})
+    again = TR.load_weights(tmp_path, M.LatentMotionExtractor(M.ExtractorConfig(**TR.load_config(tmp_path)["extractor"])))
     clip = torch.rand(1, 8, 3, 16, 16)
     assert torch.equal(again.eval().encode_motion(clip), m.encode_motion(clip))
-    assert M.load_train_state(tmp_path)["step"] == 3
+    assert TR.load_train_state(tmp_path)["step"] == 3
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -170,11 +172,11 @@ def test_train_and_export_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "val PSNR" in r.stdout and (out / "figure.png").exists()
     assert "(pixel change mask)" in r.stdout                                # synthetic data: no simulator to ask
-    cache = M.MotionCache(out)
+    cache = X.MotionCache(out)
     d = data.LiberoData(root)
     ep = d.episodes[1]
-    cfg = M.load_config(out)
-    m = M.load_weights(out, M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))).eval()
+    cfg = TR.load_config(out)
+    m = TR.load_weights(out, M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))).eval()
     for s in (0, 6, 27):  # the export's shared per-frame path equals encode_motion on the clip itself
         clip = data.frames_to_tensor(d.images(1, "agentview", data.clip_indices(s, ep.length, 8, 10)), 16)[None]
         np.testing.assert_allclose(cache(f"{ep.suite}/{ep.file.name}/{ep.demo}", s, standardize=False),
@@ -184,10 +186,10 @@ def test_train_and_export_cli(tmp_path):
     # resume continues from the saved step
     r = run_extractor(root, out, "--steps", 6, "--batch-size", 2, "--val-every", 6, "--val-clips", 2,
                       "--resume", "--no-export")
-    assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(out)["step"] == 6
+    assert r.returncode == 0 and "at step 4" in r.stdout and TR.load_config(out)["step"] == 6
     # --validate-only re-validates the trained run with its own config (no size flags needed)
     r = subprocess.run([sys.executable, str(REPO / "train_extractor.py"), "--data", str(root), "--out", str(out),
                         "--val-clips", "2", "--validate-only"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     metrics = json.loads(r.stdout[r.stdout.rindex("{"):])
-    assert metrics["moving_mask"] == "pixel change" and metrics["psnr"] > 0 and M.load_config(out)["step"] == 6
+    assert metrics["moving_mask"] == "pixel change" and metrics["psnr"] > 0 and TR.load_config(out)["step"] == 6

@@ -17,6 +17,8 @@ import torch
 import cofinetune as C
 import data
 import model as M
+import train_extractor as X
+import training as TR
 import pretrain_vla as P
 import envs.mini as sim
 from conftest import run_extractor
@@ -33,12 +35,12 @@ def _art(artifacts):
 def test_window_span_target_is_the_windows_own_motion(artifacts):
     """Eq. (3): z_m(V_{1:f}) = f frames over the window's N·l_a steps (z_m_span20), not the 6-step export
     pre-training uses; both exports are the extractor's posterior mean of the clip they name."""
-    ext_cfg = M.load_config(artifacts.extractor)
-    ext = M.load_weights(artifacts.extractor, M.LatentMotionExtractor(M.ExtractorConfig(**ext_cfg["extractor"]))).eval()
+    ext_cfg = TR.load_config(artifacts.extractor)
+    ext = TR.load_weights(artifacts.extractor, M.LatentMotionExtractor(M.ExtractorConfig(**ext_cfg["extractor"]))).eval()
     d = data.LiberoData(artifacts.data)
     ep = d.episodes[1]
     key = f"{ep.suite}/{ep.file.name}/{ep.demo}"
-    window, clip = M.MotionCache(artifacts.extractor, span=20), M.MotionCache(artifacts.extractor)
+    window, clip = X.MotionCache(artifacts.extractor, span=20), X.MotionCache(artifacts.extractor)
     assert (window.span, clip.span) == (20, ext_cfg["span"]) and window.path.name == "z_m_span20.hdf5"
     f = ext.cfg.frames
     for span, cache in ((20, window), (ext_cfg["span"], clip)):
@@ -48,12 +50,12 @@ def test_window_span_target_is_the_windows_own_motion(artifacts):
     # the window's clip ends at its last keyframe's chunk end, s + N·l_a; pre-training's at s + span
     assert data.clip_indices(4, 100, f, 20)[-1] == 24 and data.clip_indices(4, 100, f, ext_cfg["span"])[-1] == 10
     with pytest.raises(FileNotFoundError, match="--export-spans 30"):
-        M.MotionCache(artifacts.extractor, span=30)
+        X.MotionCache(artifacts.extractor, span=30)
 
 
 def test_adamw_groups_decay_only_weight_matrices():
     vla = M.VLA(M.VLAConfig.tiny(vocab_size=50, D_m=8, d=16, layers=1, heads=2, image_tokens=4, visual_range=(0, 10)))
-    opt = M.adamw(vla, 1e-3, 0.1)
+    opt = TR.adamw(vla, 1e-3, 0.1)
     decay, no_decay = ({id(p) for p in g["params"]} for g in opt.param_groups)
     assert [g["weight_decay"] for g in opt.param_groups] == [0.1, 0.0]
     named = dict(vla.named_parameters())
@@ -62,7 +64,7 @@ def test_adamw_groups_decay_only_weight_matrices():
         assert id(named[name]) in no_decay, name                      # embeddings (Q's row too), norms, biases
     assert len(decay) + len(no_decay) == len(named)
     ext = M.LatentMotionExtractor(M.ExtractorConfig.tiny())
-    decay, no_decay = ({id(p) for p in g["params"]} for g in M.adamw(ext, 1e-3, 0.01).param_groups)
+    decay, no_decay = ({id(p) for p in g["params"]} for g in TR.adamw(ext, 1e-3, 0.01).param_groups)
     named = dict(ext.named_parameters())
     for name in ("qformer.queries", "qformer.frame_embed", "qformer.norms.0.weight", "frame_encoder.0.bias"):
         assert id(named[name]) in no_decay, name
@@ -70,7 +72,7 @@ def test_adamw_groups_decay_only_weight_matrices():
         assert id(named[name]) in decay, name
     # a decayed step shrinks only the decayed parameters when the gradient is zero
     before = {n: p.detach().clone() for n, p in vla.named_parameters()}
-    opt = M.adamw(vla, 1e-2, 0.5)
+    opt = TR.adamw(vla, 1e-2, 0.5)
     for p in vla.parameters():
         p.grad = torch.zeros_like(p)
     opt.step()
@@ -140,7 +142,7 @@ def test_every_stage_collates_under_spawn(artifacts, vla_parts):
     text, fast, kf, motion, vocab, d, stats = v.text, v.fast, v.kf, v.motion, v.vocab, v.data, v.stats
     stages = [(data.ClipView(d, 4, 6, 16), None),
               (P.PretrainTokens(d, text, kf, motion, vocab), functools.partial(P.collate, vocab=vocab)),
-              (C.WindowTokens(d, stats, text, fast, kf, M.MotionCache(artifacts.extractor, span=20), vocab),
+              (C.WindowTokens(d, stats, text, fast, kf, X.MotionCache(artifacts.extractor, span=20), vocab),
                functools.partial(C.collate, vocab=vocab))]
     for ds, collate in stages:
         ref = next(iter(torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate)))
@@ -275,16 +277,9 @@ def test_plain_latent_extractor_trains_and_exports(tmp_path):
     r = run_extractor(root, out, "--steps", 2, "--batch-size", 2, "--val-every", 2, "--val-clips", 1,
                       "--latent", "plain")
     assert r.returncode == 0, r.stderr[-2000:]
-    cfg = M.ExtractorConfig(**M.load_config(out)["extractor"])
-    split = M.ExtractorConfig(**{**M.load_config(out)["extractor"], "latent": "split"})
+    cfg = M.ExtractorConfig(**TR.load_config(out)["extractor"])
+    split = M.ExtractorConfig(**{**TR.load_config(out)["extractor"], "latent": "split"})
     assert cfg.latent == "plain" and "z_v" in r.stdout
     for span in (None, 20):
-        cache = M.MotionCache(out, span=span)
+        cache = X.MotionCache(out, span=span)
         assert cache.D_m == split.D_m
-
-
-@pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "experiments").glob("*.sh")))
-def test_experiment_scripts_parse(script):
-    """Every experiment script is valid bash (they run for an hour: a typo must not wait that long)."""
-    r = subprocess.run(["bash", "-n", str(REPO / "experiments" / script)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import data
 import tokenizers as T
-from model import save_checkpoint
+from training import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,9 +208,11 @@ def test_cli_fit_and_report(tmp_path):
     assert r.returncode == 0, r.stderr
     assert all((tmp_path / "tok" / f).exists() for f in ("stats.json", "fast.json", "fast.model", "text.model"))
     assert len(T.FASTTokenizer.load(tmp_path / "tok").coeff_lo) == 70                  # ranges for constrained decoding
-    r = run("report", "--data", root, "--tokenizers", tmp_path / "tok")
+    report = lambda *a: subprocess.run([sys.executable, str(REPO / "experiments" / "tokenizer_report.py"),
+                                        *map(str, a)], capture_output=True, text=True, timeout=300)
+    r = report("--data", root, "--tokenizers", tmp_path / "tok")
     assert r.returncode == 0, r.stderr
     assert "naive 256-bin per dim" in r.stdout and "FAST scale 10 (fitted)" in r.stdout
     assert "round trip exact for 2/2" in r.stdout
-    r = run("report", "--data", root, "--tokenizers", tmp_path / "missing")
+    r = report("--data", root, "--tokenizers", tmp_path / "missing")
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 import data
 import model as M
+import training as TR
 import pretrain_vla as P
 import tokenizers as TK
 
@@ -193,23 +194,23 @@ def test_cli_trains_saves_and_resumes(artifacts, tmp_path):
     r = _cli(artifacts, tmp_path / "pre", "--steps", "4", "--ckpt-every", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "ce_vf" in r.stdout and "tok_per_s" in r.stdout and "seq_len" in r.stdout
-    cfg = M.load_config(tmp_path / "pre")
-    model = M.load_weights(tmp_path / "pre", M.VLA(M.VLAConfig(**cfg["vla"])))
-    state = M.load_train_state(tmp_path / "pre")
+    cfg = TR.load_config(tmp_path / "pre")
+    model = TR.load_weights(tmp_path / "pre", M.VLA(M.VLAConfig(**cfg["vla"])))
+    state = TR.load_train_state(tmp_path / "pre")
     assert all(torch.equal(v, state["model"][k]) for k, v in model.state_dict().items())  # exact round trip
     r = _cli(artifacts, tmp_path / "pre", "--steps", "6", "--resume")
-    assert r.returncode == 0 and "at step 4" in r.stdout and M.load_config(tmp_path / "pre")["step"] == 6
+    assert r.returncode == 0 and "at step 4" in r.stdout and TR.load_config(tmp_path / "pre")["step"] == 6
     r = _cli(artifacts, tmp_path / "motion", "--steps", "2", "--no-last-frame", "--no-grid-embedding")
     assert r.returncode == 0 and "ce_vf" not in r.stdout
     h, w = TK.KeyframeCache(artifacts.vqgan / "keyframe_ids.hdf5").grid            # the cache's code grid
     assert cfg["vla"]["image_tokens"] == h * w > 0 and cfg["vla"]["visual_range"] == [cfg["vocab"]["n_text"],
                                                                                  cfg["vocab"]["n_text"] + cfg["vocab"]["n_visual"]]
-    assert M.load_config(tmp_path / "motion")["vla"]["image_tokens"] == 0
+    assert TR.load_config(tmp_path / "motion")["vla"]["image_tokens"] == 0
 
 
 def test_weight_ema_exports_the_average_and_resumes_it(artifacts, tmp_path):
     lin = torch.nn.Linear(2, 1)
-    ema, w0 = M.WeightEMA(lin, 0.5), lin.weight.detach().clone()
+    ema, w0 = TR.WeightEMA(lin, 0.5), lin.weight.detach().clone()
     with torch.no_grad():
         lin.weight.add_(1.0)
     ema.update(lin)                                                  # first update: d = min(0.5, 2/11) = 2/11
@@ -217,12 +218,12 @@ def test_weight_ema_exports_the_average_and_resumes_it(artifacts, tmp_path):
     assert torch.equal(lin.weight, w0 + 1)                           # the model itself is untouched
     r = _cli(artifacts, tmp_path / "ema", "--steps", "4", "--ckpt-every", "2", "--ema", "0.9")
     assert r.returncode == 0, r.stderr[-3000:]
-    state, exported = M.load_train_state(tmp_path / "ema"), load_file(str(tmp_path / "ema" / "model.safetensors"))
+    state, exported = TR.load_train_state(tmp_path / "ema"), load_file(str(tmp_path / "ema" / "model.safetensors"))
     assert state["ema"]["n"] == 4 and exported.keys() == state["model"].keys()
     assert all(torch.equal(v, state["ema"]["weights"][k]) for k, v in exported.items())       # the average ...
     assert not all(torch.equal(v, state["model"][k]) for k, v in exported.items())            # ... not the raw weights
     r = _cli(artifacts, tmp_path / "ema", "--steps", "6", "--ema", "0.9", "--resume")
-    assert r.returncode == 0 and M.load_train_state(tmp_path / "ema")["ema"]["n"] == 6
+    assert r.returncode == 0 and TR.load_train_state(tmp_path / "ema")["ema"]["n"] == 6
     r = _cli(artifacts, tmp_path / "bad", "--steps", "2", "--ema", "1")
     assert r.returncode == 2 and "--ema 1.0: expected a per-step decay in [0, 1)" in r.stderr
 
@@ -233,7 +234,7 @@ def test_torchrun_two_processes_gloo(artifacts, tmp_path):
              "--val-every", "2", "--val-episodes", "2",
              launcher=(torchrun, "--nproc_per_node=2", "--master_port=29533"))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert M.load_config(tmp_path / "ddp")["world_size"] == 2
+    assert TR.load_config(tmp_path / "ddp")["world_size"] == 2
     log = (tmp_path / "ddp" / "log.jsonl").read_text()
     assert log.count('"val_loss"') == 2                               # steps 2 and 3, on rank 0 alone
     # co-fine-tuning with λ1 = 0 leaves the motion head without gradient: DDP must still run

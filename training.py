@@ -1,0 +1,311 @@
+"""The one training skeleton the VQGAN, extractor and VLA trainers share (nanoGPT's loop, in pieces).
+
+    loop = TrainLoop(out, opt, steps, lr, min_lr, warmup, desc, step)   # step > 0 after --resume
+    while loop.running():               # sets the warm-up + cosine learning rate of this step
+        batch = next(batches)           # Batches: an endless, device-placed iterator over a DataLoader
+        loss = ...; optimizer_step(loss, model, opt, clip)
+        loop.advance()
+        if loop.due(log_every): loop.log(loss=loss, ...)        # console line + log.jsonl
+        if loop.due(ckpt_every): save_checkpoint(out, model, config, train_state(loop.step, opt, extras))
+    loop.close()
+
+Run layout (STYLE.md): runs/<stage>/model.safetensors + config.json (what later stages load) and
+train_state.pt (model + optimiser + step + extra modules such as a discriminator, what --resume loads).
+Every file is written to a temporary name and renamed, and train_state.pt is written first, so a crash
+never leaves a half checkpoint and resuming always sees a consistent state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """cuda -> mps -> cpu unless told."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def loader_workers(workers: int | None, device: torch.device) -> int:
+    """DataLoader workers: the flag if given, else 0 on CPU (the cores train) and 4 on an accelerator.
+    On CPU the main process then gets the cores the workers leave: with 2 cores, 2 intra-op threads
+    beside 1 busy worker made a tiny VQGAN step 23x slower (8.1 s vs 0.35 s) through thread contention."""
+    workers = (0 if device.type == "cpu" else 4) if workers is None else workers
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    return workers
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_write(path: Path, write):
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out, model: torch.nn.Module, config: dict, train_state: dict | None = None,
+                    export: dict | None = None):
+    """Write train_state.pt (if given; it holds the model's own weights), then model.safetensors (the
+    model's weights, or `export` instead: the --ema average) and config.json, each atomically."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    if train_state is not None:
+        atomic_write(out / "train_state.pt", lambda p: torch.save({**train_state, "model": weights}, p))
+    if export is not None:
+        weights = {k: v.detach().contiguous().cpu() for k, v in export.items()}
+    atomic_write(out / "model.safetensors", lambda p: save_file(weights, str(p)))
+    atomic_write(out / "config.json", lambda p: p.write_text(json.dumps(config, indent=1, default=str)))
+
+
+def load_config(run_dir) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no config.json — is {run_dir} the output directory of a "
+                                f"finished run?")
+    return json.loads(path.read_text())
+
+
+def load_weights(run_dir, model: torch.nn.Module, device="cpu", new=()) -> torch.nn.Module:
+    """Load run_dir's weights; parameters under the prefixes in `new` may be absent (they keep their
+    initialisation: e.g. the proprio projection when co-fine-tuning with --proprio from a pre-training
+    without it). Any other mismatch is an error."""
+    path = Path(run_dir) / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no model.safetensors — train this stage first")
+    missing, unexpected = model.load_state_dict(load_file(str(path), device=str(device)), strict=False)
+    missing = [k for k in missing if not (new and k.startswith(tuple(new)))]
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
+    return model
+
+
+def load_train_state(run_dir):
+    """The resume state of an interrupted run, or None when there is none."""
+    path = Path(run_dir) / "train_state.pt"
+    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+
+
+def resume(out, model: torch.nn.Module, opt, enabled: bool, extras: dict | None = None):
+    """--resume: load model + optimiser (+ `extras`, name -> module or optimiser, e.g. a discriminator and
+    its optimiser) from OUT/train_state.pt -> (step, state); (0, None) otherwise. An extra the state does
+    not hold is an error naming it: the run was trained with other flags."""
+    state = load_train_state(out) if enabled else None
+    if not state:
+        return 0, None
+    missing = [k for k in (extras or {}) if k not in state]
+    if missing:
+        raise SystemExit(f"error: {Path(out) / 'train_state.pt'} holds no {', '.join(missing)} (it was trained with "
+                         f"other flags); resume with the same flags or start a new --out")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    for k, obj in (extras or {}).items():
+        obj.load_state_dict(state[k])
+    print(f"resumed from {Path(out) / 'train_state.pt'} at step {state['step']}")
+    return state["step"], state
+
+
+def train_state(step: int, opt, extras: dict | None = None) -> dict:
+    """What train_state.pt holds besides the model: step, optimiser, and each extra's state_dict()."""
+    return {"step": step, "optimizer": opt.state_dict(), **{k: v.state_dict() for k, v in (extras or {}).items()}}
+
+
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.AdamW:
+    """AdamW with two parameter groups (nanoGPT's configure_optimizers, UniVLA's trainer): weight decay
+    only on the weight matrices of linear, convolution and attention projections; none on norms, biases,
+    embeddings (the VLA's token table, which holds Q's row), learned queries and frame embeddings."""
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            matrix = (isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and name == "weight") or \
+                     (isinstance(module, nn.MultiheadAttention) and name.endswith("proj_weight"))
+            (decay if matrix else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+# Deviation [ema]: --ema, off by default, is an option the paper does not describe.
+class WeightEMA:
+    """--ema (not in the paper): an exponential moving average of the weights, updated after every
+    optimiser step, w_ema <- d w_ema + (1 - d) w with d = min(decay, (1 + n) / (10 + n)) after n updates
+    (the warm-up keeps early averages from holding on to the initial weights); integer buffers are copied.
+    The average is what model.safetensors exports; training itself always continues from the raw weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, state: dict | None = None):
+        if not 0 < decay < 1:
+            raise ValueError(f"--ema {decay}: expected a decay in (0, 1), e.g. 0.999 (0 turns it off)")
+        self.decay, self.n = decay, 0
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if state is not None:                                         # resume: continue the same average
+            self.n = state["n"]
+            for k, v in state["weights"].items():
+                self.weights[k].copy_(v)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module):
+        self.n += 1
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        for k, v in model.state_dict().items():
+            e = self.weights[k]
+            e.lerp_(v.detach(), 1 - d) if e.is_floating_point() else e.copy_(v)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "n": self.n, "weights": {k: v.cpu() for k, v in self.weights.items()}}
+
+
+def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to min_lr (UniVLA's schedule)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + np.cos(np.pi * progress))
+
+
+class RunLog:
+    """One console line per log step and the same record appended to log.jsonl."""
+
+    def __init__(self, out):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        self.path = Path(out) / "log.jsonl"
+        self.t = time.perf_counter()
+
+    def __call__(self, step: int, total: int, steps_since: int, **metrics):
+        now = time.perf_counter()
+        ms = 1000 * (now - self.t) / max(1, steps_since)
+        self.t = now
+        rec = {"step": step, "ms_per_step": round(ms, 1), **{k: float(v) for k, v in metrics.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        parts = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        print(f"step {step}/{total} | {parts} | {ms:.0f} ms/step", flush=True)
+
+
+def setup_distributed():
+    """torchrun -> (rank, world, local_rank) with the process group up; plain python -> (0, 1, 0)."""
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, local
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA only (STYLE.md); a disabled context elsewhere."""
+    return torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+
+def psnr(x, y) -> torch.Tensor:
+    """Per-image PSNR in dB of images (n, ...) in [-1, 1] (peak-to-peak 2) -> (n,)."""
+    mse = ((x - y) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    return 10 * torch.log10(4.0 / mse)
+
+
+class Batches:
+    """An endless iterator over a DataLoader: a new epoch when one ends (the sampler told its epoch, so a
+    DistributedSampler reshuffles), every tensor moved to `device` (a batch is a tensor or a dict)."""
+
+    def __init__(self, loader, device: torch.device, sampler=None):
+        self.loader, self.device, self.sampler, self.epoch = loader, device, sampler, 0
+        self.it = iter(loader)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            batch = next(self.it)
+        except StopIteration:
+            self.epoch += 1
+            if self.sampler is not None:
+                self.sampler.set_epoch(self.epoch)
+            self.it = iter(self.loader)
+            batch = next(self.it)
+        if isinstance(batch, dict):
+            return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        return batch.to(self.device, non_blocking=True)
+
+
+def optimizer_step(loss, model: torch.nn.Module, opt, clip: float = 1.0) -> torch.Tensor:
+    """zero_grad -> backward -> clip the gradient norm -> step; -> the norm before clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    return norm
+
+
+def discriminator_step(disc: torch.nn.Module, opt_d, real, fake) -> torch.Tensor:
+    """One hinge-loss step of a GAN discriminator (taming's): relu(1 - D(x)) + relu(1 + D(x̂))."""
+    d_loss = F.relu(1 - disc(real)).mean() + F.relu(1 + disc(fake.detach())).mean()
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    return d_loss.detach()
+
+
+class TrainLoop:
+    """Step counter, learning-rate schedule, progress bar and log cadence of a training run (the module
+    docstring shows the loop). `show=False` (DDP ranks > 0) silences the bar and the log lines."""
+
+    def __init__(self, out, opt, total: int, lr: float, min_lr: float, warmup: int, desc: str, step: int = 0,
+                 show: bool = True):
+        self.opt, self.total, self.step, self.show = opt, total, step, show
+        self.schedule = (lr, min_lr, warmup)
+        self.lr, self.since = lr, 0
+        self.runlog = RunLog(out) if show else None
+        self.bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not show or not sys.stderr.isatty())
+
+    def running(self) -> bool:
+        """True while steps remain; sets this step's learning rate (warm-up + cosine) on every group."""
+        if self.step >= self.total:
+            return False
+        self.lr = cosine_lr(self.step, self.total, *self.schedule)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+        return True
+
+    def advance(self):
+        self.step += 1
+        self.since += 1
+        self.bar.update(1)
+
+    def due(self, every: int) -> bool:
+        """Every `every` steps, and at the last one."""
+        return self.show and (self.step % every == 0 or self.step == self.total)
+
+    def seconds_since_log(self) -> float:
+        return (time.perf_counter() - self.runlog.t) or 1e-9
+
+    def log(self, **metrics):
+        self.runlog(self.step, self.total, self.since, **metrics, lr=self.lr)
+        self.since = 0
+
+    def close(self):
+        self.bar.close()
