@@ -221,9 +221,7 @@ def main(argv=None):
     if args.bench:
         return bench()
 
-    rank, world, local = TR.setup_distributed()
-    TR.seed_everything(args.seed + rank)
-    device = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else TR.pick_device(args.device)
+    (rank, world, local), device = TR.setup_run(args.seed, args.device)
     try:
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)

@@ -203,6 +203,15 @@ class RunLog:
         print(f"step {step}/{total} | {parts} | {ms:.0f} ms/step", flush=True)
 
 
+def setup_run(seed: int, device: str = "auto"):
+    """A VLA stage's process: torchrun's process group (if any), seeds (offset by rank) and its device
+    -> ((rank, world, local_rank), device)."""
+    rank, world, local = setup_distributed()
+    seed_everything(seed + rank)
+    dev = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else pick_device(device)
+    return (rank, world, local), dev
+
+
 def setup_distributed():
     """torchrun -> (rank, world, local_rank) with the process group up; plain python -> (0, 1, 0)."""
     import torch.distributed as dist

@@ -88,6 +88,16 @@ def select_tasks(suite_names, get_suite, suite_arg, tasks_arg) -> list[tuple[str
 # ----------------------------------------------------------------------------------------------
 # LIBERO's observation conventions and the recording loop
 
+def check_action(action) -> np.ndarray:
+    """LIBERO's 7-D action (dpos 3, drot 3, gripper 1) as floats, or a ValueError saying what is wrong."""
+    a = np.asarray(action, float).ravel()
+    if a.shape != (7,):
+        raise ValueError(f"action must have 7 values (dpos 3, drot 3, gripper 1), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"action has NaN/inf values: {a}")
+    return a
+
+
 def quat2axisangle(q_xyzw) -> np.ndarray:
     """robosuite's quat2axisangle: (x, y, z, w) -> axis * angle."""
     w = float(np.clip(q_xyzw[3], -1.0, 1.0))

@@ -3,7 +3,8 @@
 # Same data, artefacts, pre-training and seeds for both; scored on VALIDATION start states (--init-states val),
 # so the choice is not made on the test init states. Resumable: re-running skips finished stages.
 #   bash experiments/motion_span.sh                 # the quickstart's tiny recipe on mini_goal (~50 CPU min a seed)
-# Knobs: SUITE, DEMOS, SEEDS ("0 1"), TRIALS (val trials per task), RUNS, COFINETUNE_STEPS.
+# Knobs: SUITE, DEMOS, SEEDS ("0 1"), TRIALS (val trials per task), RUNS, DATA, COFINETUNE_STEPS.
+# `DRY_RUN=1 bash experiments/motion_span.sh` lists the commands without running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
@@ -11,19 +12,20 @@ SUITE="${SUITE:-mini_goal}"; DEMOS="${DEMOS:-10}"; SEEDS="${SEEDS:-0 1}"; TRIALS
 DATA="${DATA:-data/$SUITE}"; RUNS="${RUNS:-runs/motion_span}"; STEPS="${COFINETUNE_STEPS:-1500}"
 source experiments/common.sh
 
-[ -d "$DATA" ] || python -m envs.mini generate --suite "$SUITE" --demos-per-task "$DEMOS" --out "$DATA" --workers 2
+demos "$SUITE" "$DEMOS" "$DATA"
 artefacts "$DATA" "$RUNS" 800 800   # the quickstart's VQGAN and extractor steps
-python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps 500 --batch-size 16 --log-every 100 --resume
+run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" --tiny --steps 500 --batch-size 16 --log-every 100 --resume
 for seed in $SEEDS; do
   for span in window clip; do
     out="$RUNS/cft_${span}_s$seed"
-    python cofinetune.py "${ART[@]}" --out "$out" --init-from "$RUNS/pretrain" --tiny --steps "$STEPS" \
+    run python cofinetune.py "${ART[@]}" --out "$out" --init-from "$RUNS/pretrain" --tiny --steps "$STEPS" \
         --batch-size 16 --log-every 250 --seed "$seed" --motion-span "$span" --resume
-    python evaluate.py --policy "$out" --env mini --suite "$SUITE" --trials "$TRIALS" --init-states val \
+    run python evaluate.py --policy "$out" --env mini --suite "$SUITE" --trials "$TRIALS" --init-states val \
         --out "$out/eval_val" --workers 2 --videos 0 --resume
   done
 done
-python - "$RUNS" "$SEEDS" <<'PY'
+# the table (reads the evaluations: not in a dry run)
+[ "${DRY_RUN:-0}" = 1 ] || run python - "$RUNS" "$SEEDS" <<'PY'
 import json, sys
 from pathlib import Path
 runs, seeds = Path(sys.argv[1]), sys.argv[2].split()

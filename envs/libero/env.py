@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from envs import common
-from envs.common import NUM_INIT_STATES
+from envs.common import NUM_INIT_STATES, check_action
 from envs.libero.install import _installed, _libero
 
 SUITE_MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 300, "libero_10": 520,
@@ -94,9 +94,7 @@ class LiberoEnv:
 
     def __init__(self, suite, task_id: int, camera_size: int = 128, seed: int = 0):
         self.suite = get_suite(suite)
-        if not 0 <= task_id < len(self.suite.tasks):
-            raise ValueError(f"{self.suite.name} has tasks 0..{len(self.suite.tasks) - 1}, got {task_id}")
-        self.task = self.suite.tasks[task_id]
+        self.task = self.suite.task(task_id)  # ValueError naming the suite's task range
         self.task_id, self.camera_size, self.language = task_id, camera_size, self.task.language
         lib = _libero()
         # robosuite places the fixtures (cabinets, stoves, ...) at construction and at every reset
@@ -158,11 +156,7 @@ class LiberoEnv:
         return obs
 
     def step(self, action):
-        a = np.asarray(action, float).ravel()
-        if a.shape != (7,):
-            raise ValueError(f"action must have 7 values (dpos 3, drot 3, gripper 1), got shape {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"action has NaN/inf values: {a}")
+        a = check_action(action)
         self._fresh = False
         obs, reward, done, info = self.env.step(a)
         return obs, float(reward), bool(done), info

@@ -17,7 +17,7 @@ import os
 import mujoco
 import numpy as np
 
-from envs.common import MAX_DELTA_POS, MAX_DELTA_ROT, NUM_INIT_STATES
+from envs.common import MAX_DELTA_POS, MAX_DELTA_ROT, NUM_INIT_STATES, check_action
 from envs.mini.scene import FINGER_OPEN, FRONT_X, SUBSTEPS, get_suite, scene_xml
 
 def _quat_xyzw(mat9) -> np.ndarray:
@@ -63,9 +63,7 @@ class MiniEnv:
 
     def __init__(self, suite, task_id: int, camera_size: int = 128, seed: int = 0):
         self.suite = get_suite(suite)
-        if not 0 <= task_id < len(self.suite.tasks):
-            raise ValueError(f"{self.suite.name} has tasks 0..{len(self.suite.tasks) - 1}, got {task_id}")
-        self.task = self.suite.tasks[task_id]
+        self.task = self.suite.task(task_id)  # ValueError naming the suite's task range
         self.task_id, self.camera_size = task_id, camera_size
         self.language = self.task.language
         self.model_xml = scene_xml(self.suite.objects, self.suite.cabinet, camera_size)
@@ -132,11 +130,7 @@ class MiniEnv:
 
     # --- stepping ----------------------------------------------------------------------------
     def step(self, action):
-        a = np.asarray(action, float).ravel()
-        if a.shape != (7,):
-            raise ValueError(f"action must have 7 values (dpos 3, drot 3, gripper 1), got shape {a.shape}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"action has NaN/inf values: {a}")
+        a = check_action(action)
         a = np.clip(a, -1.0, 1.0)
         q = self.data.qpos
         lo, hi = self.model.jnt_range[:4, 0], self.model.jnt_range[:4, 1]

@@ -1,0 +1,92 @@
+"""Every experiments/ script, in its dry-run mode: it lists the commands it would run, and each listed
+command's arguments parse with today's CLIs (so no script can rot unseen when a flag changes)."""
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p.name for p in (REPO / "experiments").glob("*.sh") if p.name != "common.sh")
+
+# Run in a child: each command's main() up to its argparse parse, which then raises instead of training.
+PARSE_ONLY = r"""
+import argparse, json, runpy, sys
+sys.path.insert(0, {repo!r})
+class Parsed(Exception):
+    pass
+real = argparse.ArgumentParser.parse_args
+def parse_args(self, *a, **k):
+    real(self, *a, **k)
+    raise Parsed()
+argparse.ArgumentParser.parse_args = parse_args
+import envs.libero.cli  # its main checks the optional extra before parsing: parse without it
+envs.libero.cli._installed = lambda: None
+bad = []
+for argv in json.loads(sys.argv[1]):
+    target, args = (argv[2], argv[3:]) if argv[1] == "-m" else (argv[1], argv[2:])
+    sys.argv = [target, *args]
+    try:
+        if argv[1] == "-m":
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path({repo!r} + "/" + target, run_name="__main__")
+        bad.append([argv, "returned without parsing its arguments"])
+    except Parsed:
+        pass
+    except SystemExit as e:
+        bad.append([argv, f"exit {{e.code}}"])
+print(json.dumps(bad))
+"""
+
+
+def dry_run(script: str, tmp_path) -> list[list[str]]:
+    env = {"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "RUNS": str(tmp_path / "runs"), "DATA": str(tmp_path / "data"),
+           "HOME": str(tmp_path)}
+    r = subprocess.run(["bash", str(REPO / "experiments" / script)], capture_output=True, text=True, env=env,
+                       timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, f"{script} (DRY_RUN=1) failed:\n{r.stderr[-2000:]}"
+    cmds = [shlex.split(line[2:]) for line in r.stdout.splitlines() if line.startswith("+ ")]
+    assert not any((tmp_path / "runs").rglob("*")), f"{script}: a dry run wrote into RUNS"
+    return cmds
+
+
+def parse_only(commands: list[list[str]]) -> list:
+    """-> [[argv, why], ...] for the commands whose arguments do not parse (one child for all)."""
+    r = subprocess.run([sys.executable, "-c", PARSE_ONLY.format(repo=str(REPO)), json.dumps(commands)],
+                       capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory) -> dict:
+    """Each script's dry-run python commands, and which of all of them fail to parse (one child process:
+    importing torch once instead of once per script)."""
+    cmds = {}
+    for script in SCRIPTS:
+        tmp = tmp_path_factory.mktemp(script.replace(".", "_"))
+        cmds[script] = [c for c in dry_run(script, tmp) if c and c[0] == "python" and len(c) > 1 and c[1] != "-"]
+    bad = parse_only([c for v in cmds.values() for c in v])
+    return {"commands": cmds, "bad": bad}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_experiment_script_parses_and_lists_commands(script, listed):
+    r = subprocess.run(["bash", "-n", str(REPO / "experiments" / script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (REPO / "experiments" / script).read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    python = listed["commands"][script]
+    assert python, f"{script} lists no python command in its dry run"
+    bad = [b for b in listed["bad"] if b[0] in python]
+    assert not bad, f"{script}: commands whose arguments do not parse: {bad}"
+
+
+def test_the_parse_check_catches_a_bad_flag(tmp_path):
+    """The check above must fail on a flag a CLI does not have."""
+    bad = [["python", "evaluate.py", "--no-such-flag"], ["python", "-m", "envs.mini", "generate", "--out", "x"]]
+    result = parse_only(bad)
+    assert [b[0] for b in result] == [bad[0]], result
