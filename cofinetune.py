@@ -178,7 +178,7 @@ class Policy:
         next flat positions, neither overshoot l_a * D nor leave the fitted per-position ranges; EOA
         exactly when all l_a * D are there. Unconstrained, ~15% of a width-256 policy's chunks on
         mini_goal decoded to 59-120 coefficients, shifting later ones onto other action dims (a 32,
-        the closed gripper's DC, landing on yaw): README, "Constrained decoding and seed ensembles"."""
+        the closed gripper's DC, landing on yaw): docs/results.md, "Constrained decoding and seed ensembles"."""
         k = int(self.piece_len[out].sum())                                           # coefficients so far
         if k >= self.n_coeff:
             return torch.arange(self.vocab.size, device=self.device) == self.vocab.special("EOA")
@@ -217,7 +217,6 @@ class Policy:
     def reset(self):
         self.queue: deque = deque()
         self.past: deque = deque(maxlen=max(1, self.history))   # (keyframe codes, chunk ids)
-        self.instruction_ids = None
 
     def encode_keyframe(self, obs) -> torch.Tensor:
         """Both cameras of a LIBERO-format observation -> VQGAN codes (2, h, w)."""

@@ -80,7 +80,7 @@ def torch_threads(workers: int) -> int:
     """Torch threads per episode process: this evaluation's thread budget — OMP_NUM_THREADS when set, else
     every core — shared out among the workers (at least one each). Taking OMP_NUM_THREADS per worker
     instead oversubscribes: on the 2-core CPU a 230-step episode took ~38 s with two 2-thread processes
-    and 5.8 s with one thread each (README, "longer CPU recipe")."""
+    and 5.8 s with one thread each (docs/benchmark.md, oversubscription)."""
     env = os.environ.get("OMP_NUM_THREADS", "")
     budget = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 2)
     return max(1, budget // max(1, workers))
@@ -356,7 +356,7 @@ def main(argv=None):
     p.add_argument("--decoding", choices=("free", "constrained"), default="free",
                    help="action decoding: free (any action ids until end-of-action; default, as every recorded "
                         "result) or constrained to FAST's grammar (exactly l_a*D DCT coefficients per chunk; "
-                        "measured: no gain, README)")
+                        "measured: no gain, docs/results.md)")
     p.add_argument("--init-states", choices=("test", "val"), default="test",
                    help="start states: test = the official init states (trial i from state i; LIBERO's protocol, "
                         "report these once per chosen recipe); val = validation start states from a seeded stream "

@@ -7,7 +7,7 @@
 #   TRIALS per task (10), DATA (data/<suite>), RUNS (runs/quickstart/<suite>), steps per stage
 #   VQGAN_STEPS / EXTRACTOR_STEPS / PRETRAIN_STEPS / COFINETUNE_STEPS, and EVAL_MAX_STEPS (a shorter
 #   episode budget than the suite's, for smoke tests only).
-# The default is one suite so that the 30 CPU minutes go into co-fine-tuning (README, "Quickstart").
+# The default is one suite so that the 30 CPU minutes go into co-fine-tuning (docs/results.md, "The quickstart").
 set -euo pipefail
 cd "$(dirname "$0")"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"

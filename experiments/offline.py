@@ -25,11 +25,11 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
     `seed`), the policy's first chunk (fresh context: `reset()` first) vs the demo's actions from s:
     mean |error| per action dimension, beside the error of always predicting the data's mean action.
     A policy that does not use what it sees stays at that baseline; this is how the quickstart's
-    x/y failure was found (README). Cheap: no simulator, one chunk per sample.
+    x/y failure was found (docs/results.md). Cheap: no simulator, one chunk per sample.
 
     With `other_instructions`, each observation is then also given every other instruction in the data and
     the error of those chunks against the same demo actions is averaged: a policy that reads the
-    instruction is worse with the wrong one; one that ignores it scores the same (README, mini_object)."""
+    instruction is worse with the wrong one; one that ignores it scores the same (docs/results.md, random layouts)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(data.episodes), min(episodes, len(data.episodes)), replace=False)
     mean = np.concatenate([data.read(i, "actions") for i in range(len(data.episodes))]).mean(0)   # (7,)

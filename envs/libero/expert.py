@@ -49,7 +49,6 @@ class PickPlaceExpert:
         self.kind = goal[0][0]
         self.speed = float(self.rng.uniform(0.8, 1.0))
         self.plan = self._plan()
-        self.phase = "start"
 
     # --- geometry ------------------------------------------------------------------------------
     def _extent(self, name, pts=None):
@@ -101,7 +100,6 @@ class PickPlaceExpert:
 
     # --- actions -------------------------------------------------------------------------------
     def _action(self, target, grip, R_target, max_speed=1.0):
-        self.goal_pos = target  # the position being tracked (for inspection)
         err = target - self.env.eef_pos()
         a = np.zeros(7)
         a[:3] = np.clip(self.GAIN * err, -1, 1) * max_speed * self.speed
@@ -241,16 +239,16 @@ class PickPlaceExpert:
                 z = top - min(0.035, 0.6 * (top - bottom)) - depth_noise + 0.5 * fb
             return np.r_[centre + offset + jitter, max(z, bottom + fb + 0.004)]
 
-        self.phase = "approach"
+        # -- approach
         closing, offset, kind = self._choose_grasp(grasp_point()[2])
         R = self._target_rot(closing)
         start = env.eef_pos()
         z_above = max(grasp_point()[2] + 0.08, self._clear_height(start[:2], grasp_point()[:2]) + fb + 0.02)
         yield from self._move(lambda: np.r_[grasp_point()[:2], z_above], -1, R, tol=0.01)
-        self.phase = "descend"
+        # -- descend
         yield from self._move(grasp_point, -1, R, tol=0.005, max_speed=0.6)
         yield from self._hold(grasp_point, -1, R, 2)
-        self.phase = "grasp"
+        # -- grasp
         here = env.eef_pos()
         yield from self._hold(lambda: here, 1, R, 12)
         centre, bottom = self._extent(self.obj)[:2]
@@ -260,17 +258,17 @@ class PickPlaceExpert:
         # carry height: the object's bottom clears the target's top and everything near the path
         t_top = self._extent(self.target_body)[2]
         z_carry = max(t_top, self._clear_height(here[:2], g)) + hang + 0.03 + rng.uniform(0, 0.02)
-        self.phase = "lift"
+        # -- lift
         yield from self._move(lambda: np.r_[here[:2], z_carry], 1, R, tol=0.01)
-        self.phase = "transport"
+        # -- transport
         yield from self._move(lambda: np.r_[g, z_carry], 1, R, tol=0.01)
-        self.phase = "lower"
+        # -- lower
         z_release = max(t_top + hang + 0.01, self._release_floor() + hang + 0.02)
         yield from self._move(lambda: np.r_[g, z_release], 1, R, tol=0.008, max_speed=0.6)
-        self.phase = "release"
+        # -- release
         here = env.eef_pos()
         yield from self._hold(lambda: here, -1, R, 10)
-        self.phase = "retreat"
+        # -- retreat
         yield from self._move(lambda: np.r_[here[:2], z_carry], -1, R, tol=0.01)
         while True:
             yield self._action(np.r_[here[:2], z_carry], -1, R)

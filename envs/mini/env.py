@@ -250,7 +250,7 @@ class MiniEnv:
 
 # MiniEnv.failure_mode(): an object counts as lifted once it rose this far (m) above its initial height.
 LIFTED = 0.03
-FAILURE_MODES = {  # failure_mode() -> what it means (README, "Where the 66% policy fails")
+FAILURE_MODES = {  # failure_mode() -> what it means (docs/results.md, "Where the 66% policy fails")
     "never_lifted": "the object to place never rose 3 cm",
     "held_over_goal": "still held at the time limit, over the goal",
     "held_elsewhere": "still held at the time limit, not over the goal",

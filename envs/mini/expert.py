@@ -16,7 +16,7 @@ from envs.mini.scene import CAB_FRONT, CABINET, FRONT_X, HANDLE_GAP, HANDLE_OUT,
 # Std of the Gaussian noise on the expert's position actions (action units, i.i.d. per step). The
 # recorded action is the executed one. It was 0.04 (16% of the normalised range per step): FAST then
 # spent most of its tokens on noise in the high-frequency DCT coefficients (15 tokens per chunk instead of
-# 11 at 0.01; action-token accuracy after 800 co-fine-tuning steps 0.17 instead of 0.27, README).
+# 11 at 0.01; action-token accuracy after 800 co-fine-tuning steps 0.17 instead of 0.27, docs/results.md).
 EXPERT_NOISE = 0.01
 
 
