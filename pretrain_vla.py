@@ -253,14 +253,14 @@ class LossModule(torch.nn.Module):
 
 
 def heldout_split(dataset, every: int) -> tuple[list[int], list[int]]:
-    """Indices of the dataset's items (episode, start) -> (train, validation): every `every`-th episode
-    (i % every == every - 1, the episodes the VQGAN and the extractor hold out too) is validation;
-    every = 0 keeps all for training (no validation)."""
+    """Indices of the dataset's items (episode, start) -> (train, validation): the episodes
+    data.heldout_episodes names (every `every`-th, the ones the VQGAN and the extractor hold out too) are
+    validation; every = 0 keeps all for training (no validation)."""
     # Deviation [val-holdout]: the VLA stages hold out every 10th episode (--val-episodes) for a validation
     # loss; the paper trains on every demonstration (--val-episodes 0 does too).
-    held = lambda i: every and i % every == every - 1
-    train = [k for k, (i, _) in enumerate(dataset.items) if not held(i)]
-    return (train, [k for k, (i, _) in enumerate(dataset.items) if held(i)]) if train else (list(range(len(dataset))), [])
+    held = set(D.heldout_episodes(1 + max((i for i, _ in dataset.items), default=-1), every))
+    train = [k for k, (i, _) in enumerate(dataset.items) if i not in held]
+    return (train, [k for k, (i, _) in enumerate(dataset.items) if i in held]) if train else (list(range(len(dataset))), [])
 
 
 @torch.no_grad()
