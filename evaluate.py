@@ -20,6 +20,7 @@ cameras; with --imagine, the policy's imagined next keyframe beside the real one
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import sys
@@ -86,11 +87,39 @@ def torch_threads(workers: int) -> int:
     return max(1, budget // max(1, workers))
 
 
+_ENV = {}  # this process's environment: one task's, reused across its trials
+
+
+def close_envs():
+    for env in _ENV.values():
+        env.close()
+    _ENV.clear()
+
+
+def episode_env(job: dict):
+    """The process's env for the job's task, built once per (simulator, suite, task, camera size) and reused
+    across trials, as LIBERO's own evaluation does (each trial's set_init_state resets a stepped env first):
+    real LIBERO pays its 7-8 s construction once per task and worker, not once per episode. Jobs arrive
+    ordered by task, so a worker rebuilds only when its task changes."""
+    key = (id(env_backend), job["env"], job["suite"], job["task"], job["camera_size"])
+    if key not in _ENV:
+        close_envs()
+        if not _ENV_CLOSE_REGISTERED:
+            atexit.register(close_envs)
+            _ENV_CLOSE_REGISTERED.append(True)
+        _, get_suite, make_env = env_backend(job["env"])
+        _ENV[key] = make_env(get_suite(job["suite"]).name, job["task"], job["camera_size"])
+    return _ENV[key]
+
+
+_ENV_CLOSE_REGISTERED = []
+
+
 def run_episode(job: dict) -> dict:
     """One trial: settle with no-ops, then act until success or the suite's max steps."""
-    _, get_suite, make_env = env_backend(job["env"])
+    _, get_suite, _ = env_backend(job["env"])
     suite = get_suite(job["suite"])
-    env = make_env(suite.name, job["task"], job["camera_size"])
+    env = episode_env(job)
     # test: trial i from the task's i-th official init state; val: validation start state i (a seed stream
     # apart from the test states and the demonstrations'), for choosing among variants
     val = job.get("init_states", "test") == "val"
@@ -126,7 +155,6 @@ def run_episode(job: dict) -> dict:
     # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
     other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
     failure = env.failure_mode() if not success and hasattr(env, "failure_mode") else None
-    env.close()
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
     return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": success, "steps": steps,
@@ -212,6 +240,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
                 _init_worker(policy_dir, replan, threads, history, decoding)
             for j in todo:
                 record(run_episode(j))
+            close_envs()
         else:
             import multiprocessing as mp
             from concurrent.futures import as_completed

@@ -206,3 +206,35 @@ def test_evaluate_one_short_episode_writes_the_table(tmp_path):
     assert info["per_task"][0]["instruction"].startswith("pick up the alphabet soup")
     md = (tmp_path / "results.md").read_text()
     assert "| libero_object | 0 |" in md and (tmp_path / "videos" / "libero_object_task0_trial0.gif").exists()
+
+
+@needs_libero
+def test_evaluation_reuses_its_env_and_shows_no_marker(monkeypatch):
+    """evaluate.py builds one env per task and worker and reuses it across trials (LIBERO's evaluation
+    does: reset + set_init_state), and what the policy sees equals a reset env's observation: robosuite's
+    green gripper-site marker, on in a freshly built env, is hidden as reset() hides it for the demos."""
+    import evaluate as E
+    built, real = [], E.env_backend
+
+    def counting_backend(kind):
+        names, get_suite, make = real(kind)
+        return names, get_suite, lambda *a: built.append(a) or make(*a)
+    monkeypatch.setattr(E, "env_backend", counting_backend)
+    monkeypatch.setattr(E, "_POLICY", E.ZeroPolicy())
+    job = {"env": "libero", "suite": "libero_object", "task": 0, "camera_size": 64, "video": None,
+           "imagine": False, "max_steps": 2}
+    try:
+        for trial in (0, 1):
+            assert E.run_episode({**job, "trial": trial})["steps"] == E.SETTLE_STEPS + 2
+        assert len(built) == 1, built                                   # one construction for both trials
+        env = next(iter(E._ENV.values()))
+        seen = env.set_init_state(1)["agentview_image"].astype(int)     # what trial 1 starts from
+        env.reset()
+        after_reset = env.set_init_state(1)["agentview_image"].astype(int)
+        assert np.abs(seen - after_reset).max() == 0
+        inner = env.env.env                                             # the marker, shown, would differ
+        inner.visualize(vis_settings={v: True for v in inner._visualizations})
+        shown = inner._get_observations(force_update=True)["agentview_image"].astype(int)
+        assert (np.abs(shown - after_reset).sum(-1) > 30).sum() > 10
+    finally:
+        E.close_envs()

@@ -107,8 +107,16 @@ class LiberoEnv:
             else:  # physics only: no renderer, no image observations
                 self.env = lib["ControlEnv"](bddl_file_name=self.task.bddl_file, use_camera_obs=False,
                                              has_offscreen_renderer=False)
+        self._hide_sites()
         self._fresh = True  # robosuite's internal state (step counter, gripper command) is as reset left it
         self.seed(seed)
+
+    def _hide_sites(self):
+        """robosuite's reset() hides the sites it draws (the green gripper-site marker, object sites); the
+        constructor leaves them on, so an env that starts from set_init_state without a reset would show the
+        policy a marker no demonstration (nor LIBERO's evaluation) shows: hide them here, as reset does."""
+        inner = self.env.env
+        inner.visualize(vis_settings={vis: False for vis in inner._visualizations})
 
     # --- LIBERO's protocol --------------------------------------------------------------------
     def seed(self, seed: int):
@@ -125,6 +133,7 @@ class LiberoEnv:
         """Rebuild the scene from a recorded MJCF (a demo's `model_file`): the fixtures' placements are
         part of the model, not of the flattened state, so a faithful replay loads both."""
         self.env.reset_from_xml_string(model_xml)
+        self._hide_sites()
         self._fresh = True
         return self.env.env._get_observations(force_update=True)
 
