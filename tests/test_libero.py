@@ -238,3 +238,31 @@ def test_evaluation_reuses_its_env_and_shows_no_marker(monkeypatch):
         assert (np.abs(shown - after_reset).sum(-1) > 30).sum() > 10
     finally:
         E.close_envs()
+
+
+def test_goals_become_ordered_primitive_steps(tmp_path):
+    """A BDDL goal is parsed as LIBERO parses it and ordered open/switch-on -> placements -> close; a
+    predicate without a primitive is named (what refuses a task before its env is built)."""
+    from envs.libero import expert as X
+    bddl = tmp_path / "t.bddl"
+    bddl.write_text("(define (problem p)\n (:goal\n  (And (Close white_cabinet_1_bottom_region)\n"
+                    "       (In akita_black_bowl_1 white_cabinet_1_bottom_region))\n )\n)\n")
+    goal = X.bddl_goal(bddl)
+    assert goal == [["close", "white_cabinet_1_bottom_region"],
+                    ["in", "akita_black_bowl_1", "white_cabinet_1_bottom_region"]]
+    with pytest.raises(X.UnsupportedTask, match=r"\(close white_cabinet_1_bottom_region\)"):
+        X.plan_goal(goal)
+    two = [["in", "a_1", "basket_1_contain_region"], ["on", "b_1", "plate_1"]]
+    assert X.plan_goal(two) == [tuple(p) for p in two]               # placements keep the goal's order
+    assert "no scripted primitive" in X.expert_support(type("T", (), {"bddl_file": str(bddl)})())
+
+
+@needs_libero
+def test_an_unsupported_task_is_refused_before_any_env_is_built(monkeypatch, capsys):
+    from envs.libero import cli
+    monkeypatch.setattr(cli, "LiberoEnv", lambda *a, **k: pytest.fail("an env was built"))
+    assert cli.main(["success", "--suite", "libero_goal", "--tasks", "7", "--inits", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()   # (robosuite may warn on import first)
+    assert [line for line in err if line.startswith("error:")] == [
+        "error: libero_goal task 7 (turn on the stove): no scripted primitive for (turnon flat_stove_1)"]
+    assert not any("Traceback" in line for line in err)

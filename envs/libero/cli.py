@@ -20,7 +20,7 @@ import numpy as np
 from envs.common import (CONTROL_HZ, add_task_args, generation_summary, print_table, record_demo, select_tasks,
                          task_row, write_report)
 from envs.libero.env import SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names, train_seed
-from envs.libero.expert import scripted_expert
+from envs.libero.expert import expert_support, scripted_expert
 from envs.libero.install import _installed, setup
 
 
@@ -111,6 +111,11 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
     return task_row(suite.name, task, len(demos), attempts, [len(d["actions"]) for d in demos],
                     env_build_s=t_build, s_per_attempt=float(np.mean(times)) if times else 0.0,
                     file=str(path) if path else None)
+
+
+def unsupported(pairs) -> list[tuple[str, int, str]]:
+    """(suite, task, why) of the selected tasks the scripted experts cannot do, from their BDDL files."""
+    return [(s, t, why) for s, t in pairs if (why := expert_support(get_suite(s).tasks[t]))]
 
 
 def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
@@ -205,9 +210,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd in ("generate", "success"):
         try:
-            _select(args.suite, args.tasks)
+            pairs = _select(args.suite, args.tasks)
         except ValueError as e:
             p.error(str(e))
+        refused = unsupported(pairs)
+        if refused:  # before any env is built: one line per task, and what the others would be
+            ok = sorted({t for s, t in pairs} - {t for s, t, _ in refused})
+            for s, t, why in refused:
+                print(f"error: {s} task {t} ({get_suite(s).tasks[t].language}): {why}", file=sys.stderr)
+            print(f"(the scripted experts cover --tasks {','.join(map(str, ok)) or 'none'} of the selection)",
+                  file=sys.stderr)
+            return 2
     if args.cmd == "setup":
         for line in setup():
             print(line)

@@ -1,4 +1,10 @@
-"""The scripted pick-and-place expert on privileged state (libero_object, libero_spatial)."""
+"""Scripted experts on privileged state, composed from the task's BDDL goal.
+
+`plan_goal(goal)` orders the goal's predicates into primitive steps; `TaskExpert` runs them one after
+the other, each planned from the state the previous one left. Primitives so far: pick-and-place in/on an
+object, a fixture or a region (`PickPlaceExpert`). `expert_support(task)` says, from the BDDL file alone
+(before any env is built), whether every predicate of a task has a primitive, and if not which.
+"""
 from __future__ import annotations
 
 import math
@@ -38,15 +44,17 @@ class PickPlaceExpert:
 
     GAIN, ROT_GAIN, MIN_ACTION = 10.0, 1.0, 0.25  # position gain per metre, rotation gain, speed floor
 
-    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None):
+    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None, step=None):
+        """`step`: ("in" | "on", object, target); default: the task's goal when it is exactly that."""
         self.env = env
         self.rng = rng or np.random.default_rng(0)
-        goal = env.goal()
-        if len(goal) != 1 or goal[0][0] not in ("in", "on") or len(goal[0]) != 3:
-            raise ValueError(f"{env.suite.name} task {env.task_id}: the scripted expert handles one "
-                             f"'in'/'on' goal (pick and place), got {goal}")
-        _, self.obj, self.target = goal[0]
-        self.kind = goal[0][0]
+        if step is None:
+            goal = env.goal()
+            if len(goal) != 1 or goal[0][0] not in PLACE or len(goal[0]) != 3:
+                raise ValueError(f"{env.suite.name} task {env.task_id}: PickPlaceExpert places one object, "
+                                 f"got the goal {goal} (TaskExpert composes several)")
+            step = goal[0]
+        self.kind, self.obj, self.target = step
         self.speed = float(self.rng.uniform(0.8, 1.0))
         self.plan = self._plan()
 
@@ -256,7 +264,7 @@ class PickPlaceExpert:
         hang = here[2] - bottom   # how far the object's bottom hangs below the grip site
         g = self._target_xy() - held + rng.uniform(-0.003, 0.003, 2)
         # carry height: the object's bottom clears the target's top and everything near the path
-        t_top = self._extent(self.target_body)[2]
+        t_top = self._target_top()
         z_carry = max(t_top, self._clear_height(here[:2], g)) + hang + 0.03 + rng.uniform(0, 0.02)
         # -- lift
         yield from self._move(lambda: np.r_[here[:2], z_carry], 1, R, tol=0.01)
@@ -268,18 +276,23 @@ class PickPlaceExpert:
         # -- release
         here = env.eef_pos()
         yield from self._hold(lambda: here, -1, R, 10)
-        # -- retreat
+        # -- retreat (the plan ends here: a TaskExpert goes on with its next step)
         yield from self._move(lambda: np.r_[here[:2], z_carry], -1, R, tol=0.01)
-        while True:
-            yield self._action(np.r_[here[:2], z_carry], -1, R)
 
     @property
-    def target_body(self) -> str:
-        """The object that carries the target region (basket_1 for basket_1_contain_region)."""
+    def target_body(self) -> str | None:
+        """The object that carries the target region (basket_1 for basket_1_contain_region), or None for
+        a region of the table itself (main_table_stove_front_region: the table is no object of the scene)."""
         e = self.env.env.env
         if self.target in e.objects_dict or self.target in e.fixtures_dict:
             return self.target
-        return e.object_sites_dict[self.target].parent_name
+        parent = e.object_sites_dict[self.target].parent_name
+        return parent if e.get_object(parent) is not None else None
+
+    def _target_top(self) -> float:
+        """Height of the target's top: the carrying object's, or the table's surface under a table region."""
+        body = self.target_body
+        return float(self.env.body_pos(self.target)[2]) if body is None else float(self._extent(body)[2])
 
     def _target_xy(self) -> np.ndarray:
         return self.env.body_pos(self.target)[:2]
@@ -290,7 +303,7 @@ class PickPlaceExpert:
             site = self.env.env.env.object_sites_dict.get(self.target)
             if site is not None:
                 return float(self.env.body_pos(self.target)[2] - site.size[2])
-        return float(self._extent(self.target_body)[2])
+        return self._target_top()
 
     def __call__(self, obs=None) -> np.ndarray:
         try:
@@ -299,6 +312,83 @@ class PickPlaceExpert:
             return np.r_[np.zeros(6), -1.0]
 
 
-def scripted_expert(env: LiberoEnv, rng: np.random.Generator | None = None) -> PickPlaceExpert:
+# ----------------------------------------------------------------------------------------------
+# Goals -> primitive steps
+
+PLACE = ("in", "on")           # pick-and-place predicates: (kind, object, target)
+PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert}
+
+
+class UnsupportedTask(ValueError):
+    """A goal predicate the scripted experts have no primitive for."""
+
+
+def plan_goal(goal: list) -> list[tuple]:
+    """The goal's predicates as primitive steps, in an order that can reach them: what opens or switches
+    on first, then the placements (in the goal's order), then what closes. UnsupportedTask names the
+    predicates without a primitive."""
+    missing = [p for p in goal if p[0] not in PRIMITIVES]
+    if missing:
+        raise UnsupportedTask(f"no scripted primitive for {' '.join('(' + ' '.join(p) + ')' for p in missing)}")
+    rank = {"open": 0, "turnon": 0, "in": 1, "on": 1, "close": 2, "turnoff": 2}
+    return [tuple(p) for p in sorted(goal, key=lambda p: rank.get(p[0], 1))]
+
+
+def bddl_goal(path) -> list[list[str]]:
+    """A BDDL file's goal predicates, lower-cased as LIBERO parses them: [['on', 'plate_1', 'x'], ...]."""
+    text = open(path).read().lower()
+    start = text.index("(:goal")
+    depth, out, cur = 0, [], None
+    for tok in text[start:].replace("(", " ( ").replace(")", " ) ").split():
+        if tok == "(":
+            depth += 1
+            cur = [] if depth == 3 else cur   # (:goal (and (pred args...)))
+        elif tok == ")":
+            if depth == 3 and cur:
+                out.append(cur)
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 3:
+            cur.append(tok)
+    return out
+
+
+def expert_support(task) -> str | None:
+    """None when the scripted experts cover every goal predicate of `task` (a Task with .bddl_file), else
+    why not — read from the BDDL file, so an unsupported task is refused before any env is built."""
+    try:
+        plan_goal(bddl_goal(task.bddl_file))
+    except UnsupportedTask as e:
+        return str(e)
+    return None
+
+
+class TaskExpert:
+    """`expert(obs) -> action (7,)` for the env's whole goal: the steps of plan_goal, each primitive
+    planned when the one before has finished (from the state it left); then holds still, gripper open."""
+
+    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None):
+        self.env, self.rng = env, rng or np.random.default_rng(0)
+        try:
+            self.steps = plan_goal(env.goal())
+        except UnsupportedTask as e:
+            raise UnsupportedTask(f"{env.suite.name} task {env.task_id} ({env.language}): {e}") from None
+        self.current = None
+
+    def __call__(self, obs=None) -> np.ndarray:
+        while True:
+            if self.current is None:
+                if not self.steps:
+                    return np.r_[np.zeros(6), -1.0]
+                step = self.steps.pop(0)
+                self.current = PRIMITIVES[step[0]](self.env, self.rng, step).plan
+            try:
+                return next(self.current)
+            except StopIteration:
+                self.current = None
+
+
+def scripted_expert(env: LiberoEnv, rng: np.random.Generator | None = None) -> TaskExpert:
     """A callable `expert(obs) -> action (7,)` for the env's task from its current state."""
-    return PickPlaceExpert(env, rng)
+    return TaskExpert(env, rng)
