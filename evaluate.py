@@ -96,6 +96,9 @@ def close_envs():
     _ENV.clear()
 
 
+atexit.register(close_envs)  # a worker's env is closed when its process ends
+
+
 def episode_env(job: dict):
     """The process's env for the job's task, built once per (simulator, suite, task, camera size) and reused
     across trials, as LIBERO's own evaluation does (each trial's set_init_state resets a stepped env first):
@@ -104,15 +107,9 @@ def episode_env(job: dict):
     key = (id(env_backend), job["env"], job["suite"], job["task"], job["camera_size"])
     if key not in _ENV:
         close_envs()
-        if not _ENV_CLOSE_REGISTERED:
-            atexit.register(close_envs)
-            _ENV_CLOSE_REGISTERED.append(True)
         _, get_suite, make_env = env_backend(job["env"])
         _ENV[key] = make_env(get_suite(job["suite"]).name, job["task"], job["camera_size"])
     return _ENV[key]
-
-
-_ENV_CLOSE_REGISTERED = []
 
 
 def run_episode(job: dict) -> dict:

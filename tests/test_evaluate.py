@@ -9,13 +9,14 @@ from experiments.offline import offline_errors
 
 
 class RecordingEnv:
-    """Wraps a real MiniEnv and records the actions it receives."""
+    """Wraps a real MiniEnv and records the actions it receives, one list per episode (set_init_state)."""
 
     def __init__(self, env):
-        self.env, self.actions = env, []
+        self.env, self.actions, self.episodes = env, [], []
 
     def set_init_state(self, i):
-        self.init = i
+        self.init, self.actions = i, []
+        self.episodes.append(self.actions)
         return self.env.set_init_state(i)
 
     def step(self, a):
@@ -339,7 +340,8 @@ def test_perturbed_evaluation_pushes_the_executed_actions_deterministically(reco
     E.run_episode({**job, "perturb": 0.2})
     E.run_episode({**job, "perturb": 0.2})
     E.run_episode({**job, "trial": 4, "perturb": 0.2})
-    plain, a, b, other = (np.stack(env.actions) for env in recording)
+    assert len(recording) == 1                                             # one env, reused across the trials
+    plain, a, b, other = (np.stack(actions) for actions in recording[0].episodes)
     assert (a[: E.SETTLE_STEPS] == E.NOOP).all() and np.array_equal(a, b)
     pushed = np.any(a != plain, axis=1)
     assert 0 < pushed.mean() < 0.6 and np.abs(a - plain).max() <= 0.2 + 1e-9
