@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.common import (CONTROL_HZ, add_task_args, generation_summary, print_table, record_demo, select_tasks,
-                         task_row, write_report)
+from envs.common import (CONTROL_HZ, add_task_args, executor, generation_summary, print_table, record_demo,
+                         select_tasks, task_row, write_report)
 from envs.libero.env import SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names, train_seed
 from envs.libero.expert import expert_support, scripted_expert
 from envs.libero.install import _installed, setup
@@ -119,37 +119,47 @@ def unsupported(pairs) -> list[tuple[str, int, str]]:
 
 
 def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
+    """`tasks_arg`: a --tasks string within `suite_arg`, or the (suite, task) pairs themselves."""
+    if isinstance(tasks_arg, list):
+        return [(suite_name(s), int(t)) for s, t in tasks_arg]
     return select_tasks(suite_names, get_suite, suite_arg, tasks_arg)
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
-             tasks=None, log=_log) -> list[dict]:
-    """Write demos for every selected task (one process: the real simulator is CPU-heavy) and
-    `out/libero_sim_report.json`. Returns the per-task statistics."""
-    rows = []
-    for s, t in _select(suite, tasks):
-        rows.append(generate_task(s, t, demos_per_task, out, seed, camera_size, log=log))
+             tasks=None, workers=1, log=_log) -> list[dict]:
+    """Write demos for every selected task and `out/libero_sim_report.json` -> the per-task statistics.
+    `workers` > 1: one process per task at a time (each builds its own simulator; rendering is CPU-bound,
+    so more workers than cores only slows each down)."""
+    pairs = _select(suite, tasks)
+    with executor(workers) as ex:
+        futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size) for s, t in pairs]
+        rows = [f.result() for f in futures]
     write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
                                                          "seed": seed, "camera_size": camera_size, "tasks": tasks}, rows)
     return rows
 
 
-def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, log=_log) -> list[dict]:
-    """The expert from the official init states 0..inits-1 of each task, without cameras."""
-    rows = []
-    for s, t in _select(suite, tasks):
-        t0 = time.perf_counter()
-        env = LiberoEnv(s, t, camera_size=0)
-        lengths, ok = [], 0
-        for i in range(inits):
-            demo, success = rollout_expert(env, ("eval", i), seed, keep_failed=True)
-            ok += success
-            lengths.append(len(demo["actions"]))
-        env.close()
-        rows.append(task_row(s, env.task, ok, inits, lengths, success=ok, trials=inits,
-                             seconds=time.perf_counter() - t0))
-        log(f"  {s} task {t}: {ok}/{inits}  ({rows[-1]['seconds']:.0f} s)")
-    return rows
+def _success_job(suite: str, task_id: int, inits: int, seed: int) -> dict:
+    """The expert from init states 0..inits-1 of one task, physics only -> its task_row."""
+    t0 = time.perf_counter()
+    env = LiberoEnv(suite, task_id, camera_size=0)
+    lengths, ok = [], 0
+    for i in range(inits):
+        demo, success = rollout_expert(env, ("eval", i), seed, keep_failed=True)
+        ok += success
+        lengths.append(len(demo["actions"]))
+    env.close()
+    row = task_row(suite, env.task, ok, inits, lengths, success=ok, trials=inits, seconds=time.perf_counter() - t0)
+    _log(f"  {suite} task {task_id}: {ok}/{inits}  ({row['seconds']:.0f} s)")
+    return row
+
+
+def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, workers=1, log=_log) -> list[dict]:
+    """The expert from the official init states 0..inits-1 of each selected task, without cameras."""
+    pairs = _select(suite, tasks)
+    with executor(workers) as ex:
+        futures = [ex.submit(_success_job, s, t, inits, seed) for s, t in pairs]
+        return [f.result() for f in futures]
 
 
 def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) -> dict:
@@ -191,16 +201,23 @@ def main(argv=None):
     sub.add_parser("setup", help="link LIBERO's assets and write its config.yaml (idempotent)")
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="scripted-expert demonstrations in LIBERO's HDF5 layout")
+    g.add_argument("--skip-unsupported", action="store_true",
+                   help="leave out (and name) the selected tasks no scripted expert covers instead of refusing")
     add_task_args(g, "libero_object", suite_help + ", comma-separated")
     g.add_argument("--demos-per-task", type=int, default=2, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
     g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
     g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
+    g.add_argument("--workers", type=int, default=1, help="tasks generated in parallel, one process each")
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
+    s.add_argument("--skip-unsupported", action="store_true",
+                   help="leave out (and name) the selected tasks no scripted expert covers instead of refusing")
     add_task_args(s, "libero_object", suite_help + ", comma-separated")
     s.add_argument("--inits", type=int, default=10, help="init states 0..N-1 per task")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
+    s.add_argument("--workers", type=int, default=1, help="tasks measured in parallel, one process each")
+    s.add_argument("--report", default=None, help="also write the per-task rows to this JSON file")
     b = sub.add_parser("bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="env construction / reset / step cost")
     b.add_argument("--suite", default="libero_object", help=suite_help)
@@ -214,13 +231,16 @@ def main(argv=None):
         except ValueError as e:
             p.error(str(e))
         refused = unsupported(pairs)
-        if refused:  # before any env is built: one line per task, and what the others would be
-            ok = sorted({t for s, t in pairs} - {t for s, t, _ in refused})
-            for s, t, why in refused:
-                print(f"error: {s} task {t} ({get_suite(s).tasks[t].language}): {why}", file=sys.stderr)
-            print(f"(the scripted experts cover --tasks {','.join(map(str, ok)) or 'none'} of the selection)",
-                  file=sys.stderr)
+        # before any env is built: one line per task the experts cannot do
+        for s, t, why in refused:
+            print(f"{'skipped' if args.skip_unsupported else 'error'}: {s} task {t} "
+                  f"({get_suite(s).tasks[t].language}): {why}", file=sys.stderr)
+        kept = [(s, t) for s, t in pairs if (s, t) not in {(s, t) for s, t, _ in refused}]
+        if refused and not args.skip_unsupported:
+            print("(the scripted experts cover " + (", ".join(f"{s} task {t}" for s, t in kept) or "none")
+                  + " of the selection; --skip-unsupported runs those)", file=sys.stderr)
             return 2
+        args.tasks = kept
     if args.cmd == "setup":
         for line in setup():
             print(line)
@@ -228,10 +248,17 @@ def main(argv=None):
               + ", ".join(f"{n} ({len(get_suite(n).tasks)} tasks)" for n in SUITE_MAX_STEPS))
     elif args.cmd == "generate":
         t0 = time.perf_counter()
-        rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks)
+        rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks,
+                        args.workers)
         return generation_summary(rows, args.out, args.demos_per_task, time.perf_counter() - t0)
     elif args.cmd == "success":
-        print_table(measure_success(args.suite, args.inits, args.seed, args.tasks))
+        t0 = time.perf_counter()
+        rows = measure_success(args.suite, args.inits, args.seed, args.tasks, args.workers)
+        print_table(rows)
+        print(f"{time.perf_counter() - t0:.0f} s wall, {args.workers} worker(s)")
+        if args.report:
+            write_report(args.report, {"suite": args.suite, "inits": args.inits, "seed": args.seed,
+                                       "skipped": [f"{s} task {t}: {why}" for s, t, why in refused]}, rows)
     elif args.cmd == "bench":
         bench(suite_name(args.suite), args.task, args.steps, args.camera_size)
     return 0

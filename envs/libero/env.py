@@ -198,10 +198,38 @@ class LiberoEnv:
             return self.sim.data.body_xpos[e.obj_body_id[name]].copy()
         return self.sim.data.get_site_xpos(name).copy()
 
+    def holds(self, predicate) -> bool:
+        """Whether one goal predicate (['open', 'wooden_cabinet_1_top_region'], ...) holds, as LIBERO
+        evaluates it for check_success."""
+        return bool(self.env.env._eval_predicate(list(predicate)))
+
+    def joint_of(self, name) -> str:
+        """The joint LIBERO's open/close/turnon predicates read for `name`: a region's own joint (a drawer's
+        slide), else the object's first (a stove's knob, a microwave's door)."""
+        e = self.env.env
+        site = e.object_sites_dict.get(name)
+        joints = site.joints if site is not None and site.joints else e.get_object(name).joints
+        if not joints:
+            raise ValueError(f"{self.suite.name} task {self.task_id}: {name} has no joint")
+        return joints[0]
+
+    def joint_qpos(self, joint: str) -> float:
+        return float(self.sim.data.qpos[self.sim.model.get_joint_qpos_addr(joint)])
+
+    def joint_frame(self, joint: str) -> tuple[np.ndarray, np.ndarray, str]:
+        """-> (world anchor (3,), world axis (3,), the body the joint moves)."""
+        m, d = self.sim.model._model, self.sim.data._data
+        j = self.sim.model.joint_name2id(joint)
+        return d.xanchor[j].copy(), d.xaxis[j].copy(), self.sim.model.body_id2name(int(m.jnt_bodyid[j]))
+
     def object_corners(self, name) -> np.ndarray:
         """(8 k, 3) world corners of the collision geoms' bounding boxes of object `name`."""
+        return self.body_corners(self.env.env.get_object(name).root_body)
+
+    def body_corners(self, body: str) -> np.ndarray:
+        """(8 k, 3) world corners of the collision geoms' bounding boxes of `body` and its subtree."""
         m, d = self.sim.model._model, self.sim.data._data
-        root = self.sim.model.body_name2id(self.env.env.get_object(name).root_body)
+        root = self.sim.model.body_name2id(body)
         bodies = {root}
         for b in range(m.nbody):  # the object's subtree
             p = b

@@ -32,22 +32,121 @@ def _axis_angle(R: np.ndarray) -> np.ndarray:
     return v / (2 * math.sin(angle)) * angle
 
 
-class PickPlaceExpert:
-    """`expert(obs) -> action (7,)`: picks the goal's object and puts it in/on the goal's target.
+def _rotation(axis, angle: float) -> np.ndarray:
+    """Rodrigues: the rotation by `angle` about `axis` (3,)."""
+    k = np.asarray(axis, float) / (np.linalg.norm(axis) + 1e-12)
+    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + math.sin(angle) * K + (1 - math.cos(angle)) * K @ K
 
-    Closed loop on simulator state at every step (positions are re-read, so a settling or slipping
-    object is followed). A P-controller on the grip site position (action = gain * error, clipped;
-    one unit of action moves the hand ~1.1 cm per step in LIBERO's OSC) and on the orientation
-    (fingers pointing down, closing across the object or across a bowl's wall). `rng` adds small
-    noise to the grasp point, the carry height and the speed (demonstration diversity).
+
+def _planar(angle: float) -> np.ndarray:
+    return np.array([math.cos(angle), math.sin(angle), 0.0])
+
+
+class Primitive:
+    """One goal predicate as a closed-loop controller, `expert(obs) -> action (7,)`, from the state it starts in.
+
+    A P-controller on the grip site position (action = gain * error, clipped; one unit of action moves
+    the hand ~1.1 cm per step in LIBERO's OSC) and on the orientation (fingers pointing down, closing
+    along a chosen direction, optionally tilted). A subclass writes `_plan()`, a generator of actions
+    that re-reads the simulator state at every step. `rng` adds small noise (demonstration diversity).
     """
 
     GAIN, ROT_GAIN, MIN_ACTION = 10.0, 1.0, 0.25  # position gain per metre, rotation gain, speed floor
+    # hand and finger footprints in the grasp frame (u: closing direction, v: across), from the
+    # collision geoms of robosuite's Panda gripper (open), and their heights above the grip site
+    HAND_U, HAND_V, HAND_Z = 0.105, 0.034, 0.025
+    FINGER_U, FINGER_V = 0.052, 0.012
+    CLOSED_U = 0.030  # half the span of the closed finger pair along the closing direction
+
+    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None, step=None):
+        self.env, self.step = env, None if step is None else tuple(step)
+        self.rng = rng or np.random.default_rng(0)
+        self.speed = float(self.rng.uniform(0.8, 1.0))
+        self.plan = self._plan()
+
+    def _plan(self):
+        raise NotImplementedError
+
+    def __call__(self, obs=None) -> np.ndarray:
+        try:
+            return next(self.plan)
+        except StopIteration:
+            return np.r_[np.zeros(6), -1.0]
+
+    # --- orientation and motion ----------------------------------------------------------------
+
+    def _turn(self, closing_angle) -> float:
+        """The turn of the hand about world z (rad) that makes the fingers close along `closing_angle`.
+        Closing directions repeat every pi, so there are two or three candidates: the smallest that
+        keeps the last joint (q7 -= turn for a pointing-down hand; limits +-2.9 rad) nearer its centre
+        (the other joints add to q7 on the way: the margin is kept wide)."""
+        axis = self.env.finger_axis()
+        now = math.atan2(axis[1], axis[0])
+        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
+        w = _wrap(closing_angle - now, math.pi)
+        options = [t for t in (w, w - math.pi, w + math.pi) if abs(t) <= math.radians(135)]
+        return min(options, key=lambda t: abs(t) + 0.3 * max(0.0, abs(q7 - t) - 1.2))
+
+    def _target_rot(self, closing_angle, tilt=None) -> np.ndarray:
+        """Fingers pointing down, closing along `closing_angle` (turned as `_turn` says); `tilt`:
+        (horizontal direction (3,), angle rad) swings the fingertips that far toward the direction."""
+        cur = self.env.finger_axis()
+        ang = math.atan2(cur[1], cur[0]) + self._turn(closing_angle)
+        x = np.array([math.cos(ang), math.sin(ang), 0.0])
+        z = np.array([0.0, 0.0, -1.0])
+        R_site = self.env.eef_mat()
+        # the site frame axis that points along the fingers' closing direction, and the one pointing down
+        ix = int(np.argmax(np.abs(R_site.T @ self.env.finger_axis())))
+        iz = int(np.argmax(np.abs(R_site.T @ np.array([0, 0, -1.0]))))
+        sx = np.sign(R_site[:, ix] @ self.env.finger_axis())
+        sz = np.sign(R_site[:, iz] @ np.array([0, 0, -1.0]))
+        R = np.zeros((3, 3))
+        R[:, ix], R[:, iz] = sx * x, sz * z
+        iy = 3 - ix - iz
+        R[:, iy] = np.cross(R[:, (iy + 1) % 3], R[:, (iy + 2) % 3])
+        if tilt is not None:
+            direction, angle = tilt
+            R = _rotation(np.cross(z, direction), angle) @ R
+        return R
+
+    # --- actions -------------------------------------------------------------------------------
+    def _action(self, target, grip, R_target, max_speed=1.0, floor=None):
+        """`floor`: the least commanded speed while away from the target (default MIN_ACTION; a push
+        against a damped joint needs more: OSC's force grows with the commanded displacement)."""
+        err = target - self.env.eef_pos()
+        a = np.zeros(7)
+        a[:3] = np.clip(self.GAIN * err, -1, 1) * max_speed * self.speed
+        # OSC barely moves the arm for |action| < ~0.15 (joint friction and damping): keep a floor on
+        # the commanded speed while the error is more than a few millimetres
+        n, floor = np.abs(a[:3]).max(), self.MIN_ACTION if floor is None else floor
+        if n > 1e-9 and n < floor and np.linalg.norm(err) > 0.003:
+            a[:3] *= floor / n
+        a[3:6] = np.clip(self.ROT_GAIN * _axis_angle(R_target @ self.env.eef_mat().T) / MAX_DELTA_ROT, -1, 1)
+        a[6] = grip
+        return a
+
+    def _move(self, target_fn, grip, R, tol=0.006, steps=80, max_speed=1.0):
+        for _ in range(steps):
+            target = target_fn()
+            if np.linalg.norm(target - self.env.eef_pos()) < tol:
+                return
+            yield self._action(target, grip, R, max_speed)
+
+    def _hold(self, target_fn, grip, R, steps):
+        for _ in range(steps):
+            yield self._action(target_fn(), grip, R)
+
+
+
+class PickPlaceExpert(Primitive):
+    """Picks the step's object and puts it in/on its target. Positions are re-read at every step, so a
+    settling or slipping object is followed; the fingers close across the object or across a bowl's
+    wall. `rng` adds small noise to the grasp point, the carry height and the speed.
+    """
 
     def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None, step=None):
         """`step`: ("in" | "on", object, target); default: the task's goal when it is exactly that."""
-        self.env = env
-        self.rng = rng or np.random.default_rng(0)
         if step is None:
             goal = env.goal()
             if len(goal) != 1 or goal[0][0] not in PLACE or len(goal[0]) != 3:
@@ -55,8 +154,8 @@ class PickPlaceExpert:
                                  f"got the goal {goal} (TaskExpert composes several)")
             step = goal[0]
         self.kind, self.obj, self.target = step
-        self.speed = float(self.rng.uniform(0.8, 1.0))
-        self.plan = self._plan()
+        super().__init__(env, rng, step)
+
 
     # --- geometry ------------------------------------------------------------------------------
     def _extent(self, name, pts=None):
@@ -76,65 +175,6 @@ class PickPlaceExpert:
         centre = mid * np.array([math.cos(ang), math.sin(ang)]) + 0.5 * (pn.max() + pn.min()) * n
         return centre, pts[:, 2].min(), pts[:, 2].max(), ang, w, pn.max() - pn.min()
 
-    def _turn(self, closing_angle) -> float:
-        """The turn of the hand about world z (rad) that makes the fingers close along `closing_angle`.
-        Closing directions repeat every pi, so there are two or three candidates: the smallest that
-        keeps the last joint (q7 -= turn for a pointing-down hand; limits +-2.9 rad) nearer its centre
-        (the other joints add to q7 on the way: the margin is kept wide)."""
-        axis = self.env.finger_axis()
-        now = math.atan2(axis[1], axis[0])
-        q7 = float(self.env.sim.data.qpos[self.env.sim.model.get_joint_qpos_addr("robot0_joint7")])
-        w = _wrap(closing_angle - now, math.pi)
-        options = [t for t in (w, w - math.pi, w + math.pi) if abs(t) <= math.radians(135)]
-        return min(options, key=lambda t: abs(t) + 0.3 * max(0.0, abs(q7 - t) - 1.2))
-
-    def _target_rot(self, closing_angle) -> np.ndarray:
-        """Fingers pointing down, closing along `closing_angle` (turned as `_turn` says)."""
-        cur = self.env.finger_axis()
-        ang = math.atan2(cur[1], cur[0]) + self._turn(closing_angle)
-        x = np.array([math.cos(ang), math.sin(ang), 0.0])
-        z = np.array([0.0, 0.0, -1.0])
-        R_site = self.env.eef_mat()
-        # the site frame axis that points along the fingers' closing direction, and the one pointing down
-        ix = int(np.argmax(np.abs(R_site.T @ self.env.finger_axis())))
-        iz = int(np.argmax(np.abs(R_site.T @ np.array([0, 0, -1.0]))))
-        sx = np.sign(R_site[:, ix] @ self.env.finger_axis())
-        sz = np.sign(R_site[:, iz] @ np.array([0, 0, -1.0]))
-        R = np.zeros((3, 3))
-        R[:, ix], R[:, iz] = sx * x, sz * z
-        iy = 3 - ix - iz
-        R[:, iy] = np.cross(R[:, (iy + 1) % 3], R[:, (iy + 2) % 3])
-        return R
-
-    # --- actions -------------------------------------------------------------------------------
-    def _action(self, target, grip, R_target, max_speed=1.0):
-        err = target - self.env.eef_pos()
-        a = np.zeros(7)
-        a[:3] = np.clip(self.GAIN * err, -1, 1) * max_speed * self.speed
-        # OSC barely moves the arm for |action| < ~0.15 (joint friction and damping): keep a floor on
-        # the commanded speed while the error is more than a few millimetres
-        n = np.abs(a[:3]).max()
-        if n > 1e-9 and n < self.MIN_ACTION and np.linalg.norm(err) > 0.003:
-            a[:3] *= self.MIN_ACTION / n
-        a[3:6] = np.clip(self.ROT_GAIN * _axis_angle(R_target @ self.env.eef_mat().T) / MAX_DELTA_ROT, -1, 1)
-        a[6] = grip
-        return a
-
-    def _move(self, target_fn, grip, R, tol=0.006, steps=80, max_speed=1.0):
-        for _ in range(steps):
-            target = target_fn()
-            if np.linalg.norm(target - self.env.eef_pos()) < tol:
-                return
-            yield self._action(target, grip, R, max_speed)
-
-    def _hold(self, target_fn, grip, R, steps):
-        for _ in range(steps):
-            yield self._action(target_fn(), grip, R)
-
-    # hand and finger footprints in the grasp frame (u: closing direction, v: across), from the
-    # collision geoms of robosuite's Panda gripper (open), and their heights above the grip site
-    HAND_U, HAND_V, HAND_Z = 0.105, 0.034, 0.025
-    FINGER_U, FINGER_V = 0.052, 0.012
     MAX_WIDTH = 0.068  # widest object the open fingers straddle with room to spare (opening ~0.08)
 
     def _obstacles(self):
@@ -305,18 +345,53 @@ class PickPlaceExpert:
                 return float(self.env.body_pos(self.target)[2] - site.size[2])
         return self._target_top()
 
-    def __call__(self, obs=None) -> np.ndarray:
-        try:
-            return next(self.plan)
-        except StopIteration:
-            return np.r_[np.zeros(6), -1.0]
+class TurnOnExpert(Primitive):
+    """("turnon", stove): grasps the knob's raised bar over the knob's axis, fingers closing across it, and
+    twists the hand about the vertical until the knob is well past LIBERO's on-threshold (0.5 rad), then
+    lets go. The twist is re-aimed from the knob's angle at every step."""
+
+    GOAL_ANGLE = 1.0   # rad turned (LIBERO: on from 0.5 rad; the knob stops at 2.1)
+
+    def _plan(self):
+        env = self.env
+        joint = env.joint_of(self.step[1])
+        c, axis, body = env.joint_frame(joint)
+        sign = 1.0 if axis[2] > 0 else -1.0        # positive qpos turns counter-clockwise seen from above
+        pts = env.body_corners(body)
+        top = pts[:, 2].max()
+        bar = pts[pts[:, 2] > top - 0.4 * (top - pts[:, 2].min()), :2] - c[:2]  # the raised bar, above the disc
+        _, _, vt = np.linalg.svd(bar - bar.mean(0))
+        closing = math.atan2(vt[0][1], vt[0][0]) + math.pi / 2   # across the bar
+        # of the two equivalent hand turns, the one that leaves the last joint the most room for the twist
+        # (measured: turning the pointing-down hand counter-clockwise about the world vertical raises q7,
+        # limits +-2.9 rad; the approach's turn counts too)
+        q7 = env.joint_qpos("robot0_joint7")
+        closing = min((closing, closing + math.pi),
+                      key=lambda a: abs(q7 + self._turn(a) + sign * (self.GOAL_ANGLE + 0.3)))
+        R0 = self._target_rot(closing)
+        fb = env.finger_bottom()
+        grasp = np.r_[c[:2] + self.rng.uniform(-0.003, 0.003, 2), top - 0.015]   # pads on the bar, hand above it
+        yield from self._move(lambda: np.r_[grasp[:2], top + fb + 0.05], -1, R0, tol=0.01)
+        yield from self._move(lambda: grasp, -1, R0, tol=0.005, max_speed=0.6)
+        yield from self._hold(lambda: grasp, 1, R0, 10)
+        q0 = env.joint_qpos(joint)
+        for _ in range(80):
+            turned = sign * (env.joint_qpos(joint) - q0)
+            if turned >= self.GOAL_ANGLE:
+                break
+            R = _rotation([0, 0, 1.0], sign * (self.GOAL_ANGLE + 0.2 - turned)) @ env.eef_mat()
+            yield self._action(grasp, 1, R)
+        here = env.eef_pos()
+        R = env.eef_mat()
+        yield from self._hold(lambda: here, -1, R, 6)
+        yield from self._move(lambda: np.r_[here[:2], top + fb + 0.05], -1, R, tol=0.01)
 
 
 # ----------------------------------------------------------------------------------------------
 # Goals -> primitive steps
 
 PLACE = ("in", "on")           # pick-and-place predicates: (kind, object, target)
-PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert}
+PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert, "turnon": TurnOnExpert}
 
 
 class UnsupportedTask(ValueError):
