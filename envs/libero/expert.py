@@ -96,11 +96,12 @@ class Primitive:
         x = np.array([math.cos(ang), math.sin(ang), 0.0])
         z = np.array([0.0, 0.0, -1.0])
         R_site = self.env.eef_mat()
-        # the site frame axis that points along the fingers' closing direction, and the one pointing down
-        ix = int(np.argmax(np.abs(R_site.T @ self.env.finger_axis())))
-        iz = int(np.argmax(np.abs(R_site.T @ np.array([0, 0, -1.0]))))
-        sx = np.sign(R_site[:, ix] @ self.env.finger_axis())
-        sz = np.sign(R_site[:, iz] @ np.array([0, 0, -1.0]))
+        # the site frame's axis along the fingers' closing direction, and the one from the hand to the
+        # fingertips (fixed in the gripper, whatever its pose)
+        closing_local = R_site.T @ self.env.finger_axis()
+        pointing_local = R_site.T @ (self.env.eef_pos() - self.env.sim.data.get_body_xpos("gripper0_right_gripper"))
+        ix, iz = int(np.argmax(np.abs(closing_local))), int(np.argmax(np.abs(pointing_local)))
+        sx, sz = np.sign(closing_local[ix]), np.sign(pointing_local[iz])
         R = np.zeros((3, 3))
         R[:, ix], R[:, iz] = sx * x, sz * z
         iy = 3 - ix - iz
@@ -368,7 +369,7 @@ class TurnOnExpert(Primitive):
         q7 = env.joint_qpos("robot0_joint7")
         closing = min((closing, closing + math.pi),
                       key=lambda a: abs(q7 + self._turn(a) + sign * (self.GOAL_ANGLE + 0.3)))
-        R0 = self._target_rot(closing)
+        R0, R_start = self._target_rot(closing), env.eef_mat()
         fb = env.finger_bottom()
         grasp = np.r_[c[:2] + self.rng.uniform(-0.003, 0.003, 2), top - 0.015]   # pads on the bar, hand above it
         yield from self._move(lambda: np.r_[grasp[:2], top + fb + 0.05], -1, R0, tol=0.01)
@@ -381,17 +382,85 @@ class TurnOnExpert(Primitive):
                 break
             R = _rotation([0, 0, 1.0], sign * (self.GOAL_ANGLE + 0.2 - turned)) @ env.eef_mat()
             yield self._action(grasp, 1, R)
+        here, R = env.eef_pos(), env.eef_mat()
+        yield from self._hold(lambda: here, -1, R, 8)
+        yield from self._move(lambda: np.r_[here[:2], top + fb + 0.03], -1, R, tol=0.01)
+        # clear of the knob, turn the hand back to how it came (the twist leaves the last joint near a limit)
+        yield from self._move(lambda: np.r_[here[:2], top + fb + 0.08], -1, R_start, tol=0.01)
+        yield from self._hold(lambda: np.r_[here[:2], top + fb + 0.08], -1, R_start, 10)
+
+
+class DrawerExpert(Primitive):
+    """("open" | "close", drawer region): with the hand turned level, fingers pointing into the cabinet,
+    grasps the drawer's handle bar (fingers closing across it, vertically) and pulls it out past LIBERO's
+    open threshold; or, with closed fingers pointing down and tilted toward the cabinet, pushes the
+    handle in until the drawer is shut. Re-reads the handle's position at every step."""
+
+    OPEN_TO, CLOSE_TO = -0.155, 0.006   # slide qpos to reach (LIBERO: open below -0.14, closed above 0.0)
+    CLOSE_TILT = math.radians(30)       # pushing: the hand trails behind the fingertips, clear of the handles above
+
+    def _plan(self):
+        env = self.env
+        kind, region = self.step
+        joint = env.joint_of(region)
+        _, axis, body = env.joint_frame(joint)
+        out = -axis / np.linalg.norm(axis)        # a drawer opens toward lower qpos: out of the cabinet
+        n_angle = math.atan2(out[1], out[0])
+
+        def handle():
+            """The handle's centre: the drawer's collision geoms within 2 cm of its outermost point."""
+            pts = env.body_corners(body)
+            proj = pts @ out
+            return pts[proj > proj.max() - 0.02].mean(0)
+
+        def opened() -> bool:
+            q = env.joint_qpos(joint)
+            return q <= self.OPEN_TO if kind == "open" else q >= self.CLOSE_TO
+
+        if opened():
+            return
+        start, R_start = env.eef_pos(), env.eef_mat()
+        lift = max(start[2], handle()[2] + 0.1)
+        if kind == "open":   # fingers into the cabinet, closing vertically across the bar
+            R = self._target_rot(n_angle, tilt=(-out, math.pi / 2))
+            grip, depth = -1, 0.0
+        else:                # closed fingers pointing down, tilted toward the cabinet, closing along the bar
+            R = self._target_rot(n_angle + math.pi / 2, tilt=(-out, self.CLOSE_TILT))
+            grip, depth = 1, 0.01
+        jitter = np.r_[self.rng.uniform(-0.004, 0.004, 2) * [1, 1], 0] * np.r_[np.abs(out[1]), np.abs(out[0]), 0]
+        pre = lambda d: handle() + jitter + out * d
+        yield from self._move(lambda: np.r_[pre(0.10)[:2], lift], grip, R, tol=0.02, steps=100)
+        yield from self._move(lambda: pre(0.10), grip, R, tol=0.01, steps=80)
+        if kind == "open":
+            yield from self._move(lambda: pre(-0.005), -1, R, tol=0.005, steps=60, max_speed=0.5)
+            here = env.eef_pos()
+            yield from self._hold(lambda: here, 1, R, 12)
+            for _ in range(120):   # pull along the slide, the target kept a little ahead of the handle
+                if opened():
+                    break
+                yield self._action(handle() + out * 0.04, 1, R, floor=0.5)
+            here = env.eef_pos()
+            yield from self._hold(lambda: here, -1, R, 8)
+            yield from self._move(lambda: here + out * 0.06, -1, R, tol=0.01, steps=40)
+        else:
+            for _ in range(150):   # push the handle in, aimed a little behind its face
+                if opened():
+                    break
+                yield self._action(handle() - out * (depth + 0.02), 1, R, floor=0.5)
+            here = env.eef_pos()
+            yield from self._move(lambda: here + out * 0.06, 1, R, tol=0.01, steps=40)
         here = env.eef_pos()
-        R = env.eef_mat()
-        yield from self._hold(lambda: here, -1, R, 6)
-        yield from self._move(lambda: np.r_[here[:2], top + fb + 0.05], -1, R, tol=0.01)
+        # up and back to the pointing-down hand the step started with
+        yield from self._move(lambda: np.r_[here[:2], lift], -1, R_start, tol=0.02, steps=60)
+        yield from self._hold(lambda: np.r_[here[:2], lift], -1, R_start, 10)
 
 
 # ----------------------------------------------------------------------------------------------
 # Goals -> primitive steps
 
 PLACE = ("in", "on")           # pick-and-place predicates: (kind, object, target)
-PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert, "turnon": TurnOnExpert}
+PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert, "turnon": TurnOnExpert, "open": DrawerExpert,
+              "close": DrawerExpert}
 
 
 class UnsupportedTask(ValueError):
@@ -451,12 +520,25 @@ class TaskExpert:
             raise UnsupportedTask(f"{env.suite.name} task {env.task_id} ({env.language}): {e}") from None
         self.current = None
 
+    def _precondition(self, step):
+        """A step the goal leaves implicit: placing into a drawer that is shut opens it first
+        (libero_goal "open the top drawer and put the bowl inside" states only the placement)."""
+        if step[0] in PLACE:
+            site = self.env.env.env.object_sites_dict.get(step[2])
+            if site is not None and site.joints and not self.env.holds(("open", step[2])):
+                return ("open", step[2])
+        return None
+
     def __call__(self, obs=None) -> np.ndarray:
         while True:
             if self.current is None:
                 if not self.steps:
                     return np.r_[np.zeros(6), -1.0]
                 step = self.steps.pop(0)
+                before = self._precondition(step)
+                if before is not None:   # do that first, then this step
+                    self.steps.insert(0, step)
+                    step = before
                 self.current = PRIMITIVES[step[0]](self.env, self.rng, step).plan
             try:
                 return next(self.current)
