@@ -2,7 +2,8 @@
 
 `plan_goal(goal)` orders the goal's predicates into primitive steps; `TaskExpert` runs them one after
 the other, each planned from the state the previous one left. Primitives so far: pick-and-place in/on an
-object, a fixture or a region (`PickPlaceExpert`). `expert_support(task)` says, from the BDDL file alone
+object, a fixture or a region (`PickPlaceExpert`), turning a stove's knob on (`TurnOnExpert`), opening
+and shutting a drawer (`DrawerExpert`). `expert_support(task)` says, from the BDDL file alone
 (before any env is built), whether every predicate of a task has a primitive, and if not which.
 """
 from __future__ import annotations
@@ -330,21 +331,40 @@ class PickPlaceExpert(Primitive):
         parent = e.object_sites_dict[self.target].parent_name
         return parent if e.get_object(parent) is not None else None
 
+    @property
+    def drawer(self) -> tuple[str, str] | None:
+        """(slide joint, drawer body) when the target is a drawer's region, else None."""
+        site = self.env.env.env.object_sites_dict.get(self.target)
+        if site is None or not site.joints:
+            return None
+        _, _, body = self.env.joint_frame(site.joints[0])
+        return site.joints[0], body
+
     def _target_top(self) -> float:
-        """Height of the target's top: the carrying object's, or the table's surface under a table region."""
+        """Height of the target's top: the carrying object's (a drawer's own, not its cabinet's), or the
+        table's surface under a table region."""
+        if self.drawer:
+            return float(self.env.body_corners(self.drawer[1])[:, 2].max())
         body = self.target_body
         return float(self.env.body_pos(self.target)[2]) if body is None else float(self._extent(body)[2])
 
     def _target_xy(self) -> np.ndarray:
-        return self.env.body_pos(self.target)[:2]
+        xy = self.env.body_pos(self.target)[:2]
+        if self.drawer:   # an open drawer's region reaches back under the cabinet: aim 3 cm out of it
+            axis = self.env.joint_frame(self.drawer[0])[1]
+            xy = xy - 0.03 * axis[:2] / (np.linalg.norm(axis[:2]) + 1e-9)
+        return xy
 
     def _release_floor(self) -> float:
-        """Height of the target's support surface (its region's bottom, or the target's top)."""
+        """Height of the target's support surface (a drawer's bottom, its region's bottom, or the target's top)."""
+        if self.drawer:
+            return float(self.env.body_corners(self.drawer[1])[:, 2].min())
         if self.kind == "in":
             site = self.env.env.env.object_sites_dict.get(self.target)
             if site is not None:
                 return float(self.env.body_pos(self.target)[2] - site.size[2])
         return self._target_top()
+
 
 class TurnOnExpert(Primitive):
     """("turnon", stove): grasps the knob's raised bar over the knob's axis, fingers closing across it, and
@@ -463,6 +483,15 @@ PRIMITIVES = {"in": PickPlaceExpert, "on": PickPlaceExpert, "turnon": TurnOnExpe
               "close": DrawerExpert}
 
 
+def primitive(predicate):
+    """The primitive that reaches `predicate`, or None. open/close: drawers only (their argument is the
+    drawer's region, e.g. white_cabinet_1_bottom_region); a door (close microwave_1) has none yet."""
+    kind = predicate[0]
+    if kind in ("open", "close") and not predicate[-1].endswith("_region"):
+        return None
+    return PRIMITIVES.get(kind)
+
+
 class UnsupportedTask(ValueError):
     """A goal predicate the scripted experts have no primitive for."""
 
@@ -471,7 +500,7 @@ def plan_goal(goal: list) -> list[tuple]:
     """The goal's predicates as primitive steps, in an order that can reach them: what opens or switches
     on first, then the placements (in the goal's order), then what closes. UnsupportedTask names the
     predicates without a primitive."""
-    missing = [p for p in goal if p[0] not in PRIMITIVES]
+    missing = [p for p in goal if primitive(p) is None]
     if missing:
         raise UnsupportedTask(f"no scripted primitive for {' '.join('(' + ' '.join(p) + ')' for p in missing)}")
     rank = {"open": 0, "turnon": 0, "in": 1, "on": 1, "close": 2, "turnoff": 2}
@@ -539,7 +568,7 @@ class TaskExpert:
                 if before is not None:   # do that first, then this step
                     self.steps.insert(0, step)
                     step = before
-                self.current = PRIMITIVES[step[0]](self.env, self.rng, step).plan
+                self.current = primitive(step)(self.env, self.rng, step).plan
             try:
                 return next(self.current)
             except StopIteration:
