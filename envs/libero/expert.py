@@ -383,9 +383,9 @@ class TurnOnExpert(Primitive):
         bar = pts[pts[:, 2] > top - 0.4 * (top - pts[:, 2].min()), :2] - c[:2]  # the raised bar, above the disc
         _, _, vt = np.linalg.svd(bar - bar.mean(0))
         closing = math.atan2(vt[0][1], vt[0][0]) + math.pi / 2   # across the bar
-        # of the two equivalent hand turns, the one that leaves the last joint the most room for the twist
-        # (measured: turning the pointing-down hand counter-clockwise about the world vertical raises q7,
-        # limits +-2.9 rad; the approach's turn counts too)
+        # of the two equivalent hand turns (closing directions pi apart), the one whose predicted last-joint
+        # angle after the approach's turn and the twist is nearer the joint's centre (limits +-2.9 rad). A
+        # heuristic: how q7 moves also depends on the other joints; the hand is turned back afterwards.
         q7 = env.joint_qpos("robot0_joint7")
         closing = min((closing, closing + math.pi),
                       key=lambda a: abs(q7 + self._turn(a) + sign * (self.GOAL_ANGLE + 0.3)))
