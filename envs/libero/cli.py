@@ -191,6 +191,13 @@ def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) ->
 # ----------------------------------------------------------------------------------------------
 # Command line
 
+def _expert_task_args(p, suite_help):
+    """--suite, --tasks and --skip-unsupported: the task selection of the commands that run the expert."""
+    add_task_args(p, "libero_object", suite_help + ", comma-separated")
+    p.add_argument("--skip-unsupported", action="store_true",
+                   help="leave out (and name) the selected tasks no scripted expert covers instead of refusing")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not {"-h", "--help"} & set(argv):
@@ -201,9 +208,7 @@ def main(argv=None):
     sub.add_parser("setup", help="link LIBERO's assets and write its config.yaml (idempotent)")
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="scripted-expert demonstrations in LIBERO's HDF5 layout")
-    g.add_argument("--skip-unsupported", action="store_true",
-                   help="leave out (and name) the selected tasks no scripted expert covers instead of refusing")
-    add_task_args(g, "libero_object", suite_help + ", comma-separated")
+    _expert_task_args(g, suite_help)
     g.add_argument("--demos-per-task", type=int, default=2, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
     g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
@@ -211,9 +216,7 @@ def main(argv=None):
     g.add_argument("--workers", type=int, default=1, help="tasks generated in parallel, one process each")
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
-    s.add_argument("--skip-unsupported", action="store_true",
-                   help="leave out (and name) the selected tasks no scripted expert covers instead of refusing")
-    add_task_args(s, "libero_object", suite_help + ", comma-separated")
+    _expert_task_args(s, suite_help)
     s.add_argument("--inits", type=int, default=10, help="init states 0..N-1 per task")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
     s.add_argument("--workers", type=int, default=1, help="tasks measured in parallel, one process each")
