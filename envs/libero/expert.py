@@ -147,8 +147,12 @@ class PickPlaceExpert(Primitive):
     wall. `rng` adds small noise to the grasp point, the carry height and the speed.
     """
 
-    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None, step=None):
-        """`step`: ("in" | "on", object, target); default: the task's goal when it is exactly that."""
+    SLOT_GAP = 0.09   # m between the places of objects put on one region side by side (8 cm moka pots)
+
+    def __init__(self, env: LiberoEnv, rng: np.random.Generator | None = None, step=None, slot=None):
+        """`step`: ("in" | "on", object, target); default: the task's goal when it is exactly that.
+        `slot`: (k, n) puts this object k-th of n side by side on the target (both moka pots on the stove)."""
+        self.slot = slot
         if step is None:
             goal = env.goal()
             if len(goal) != 1 or goal[0][0] not in PLACE or len(goal[0]) != 3:
@@ -210,8 +214,10 @@ class PickPlaceExpert(Primitive):
     def _candidates(self, pts, centre, ang):
         """Grasps to consider -> [(closing angle, offset (2,) from the centre, kind, yaw penalty)].
         "across": the fingers straddle the whole object (its narrow side first, turned up to 30 deg,
-        shifted up to 2 cm along it); "rim": for containers wider than the opening (bowls), the
-        fingers pinch the wall, closing radially, at one of the four sides of its bounding box."""
+        shifted up to 2 cm along it); else "handle": a part at one side of the bounding box narrow
+        enough to straddle (a moka pot's), the fingers closing across it; else "rim": for containers
+        wider than the opening (bowls), the fingers pinch the wall, closing radially, at one of the four
+        sides of its bounding box."""
         out = []
         for base in (ang, ang + math.pi / 2):
             for dyaw in np.radians([0, -15, 15, -30, 30]):
@@ -226,6 +232,15 @@ class PickPlaceExpert(Primitive):
                     if abs(off) <= reach:
                         out.append((closing, off * v, "across",
                                     0.3 * abs(off) + (0.002 if base != ang else 0.0)))
+        if not out:   # a handle: the outermost 3 cm of one side narrower than 3 cm across (a moka pot's)
+            for k in range(4):
+                d = _planar(ang + k * math.pi / 2)[:2]
+                t = np.array([-d[1], d[0]])
+                proj = pts[:, :2] @ d
+                slab = pts[proj > proj.max() - 0.03, :2]
+                if np.ptp(slab @ t) < 0.03:
+                    mid = 0.5 * (slab.max(0) + slab.min(0))
+                    out.append((math.atan2(t[1], t[0]), mid - centre, "handle", 0.0))
         if not out:
             for k in range(4):
                 th = ang + k * math.pi / 2
@@ -285,6 +300,10 @@ class PickPlaceExpert(Primitive):
             centre, bottom, top, _, _, _ = self._extent(self.obj)
             if kind == "rim":  # the pads just below the rim
                 z = top - 0.012 + 0.5 * fb + 0.5 * depth_noise
+            elif kind == "handle":  # the pads 2 cm below the handle's own top
+                pts = self.env.object_corners(self.obj)
+                near = np.linalg.norm(pts[:, :2] - (centre + offset), axis=1) < 0.015
+                z = (pts[near, 2].max() if near.any() else top) - 0.02 - 0.5 * depth_noise + 0.5 * fb
             else:  # the fingertips a few cm below the top, never below the support
                 z = top - min(0.035, 0.6 * (top - bottom)) - depth_noise + 0.5 * fb
             return np.r_[centre + offset + jitter, max(z, bottom + fb + 0.004)]
@@ -350,6 +369,10 @@ class PickPlaceExpert(Primitive):
 
     def _target_xy(self) -> np.ndarray:
         xy = self.env.body_pos(self.target)[:2]
+        if self.slot is not None:   # side by side as the robot sees them, so no carry passes over another
+            k, n = self.slot
+            away = xy - self.env.sim.data.get_body_xpos("robot0_base")[:2]
+            xy = xy + (k - (n - 1) / 2) * self.SLOT_GAP * np.array([-away[1], away[0]]) / np.linalg.norm(away)
         if self.drawer:   # an open drawer's region reaches back under the cabinet: aim 3 cm out of it
             axis = self.env.joint_frame(self.drawer[0])[1]
             xy = xy - 0.03 * axis[:2] / (np.linalg.norm(axis[:2]) + 1e-9)
@@ -548,6 +571,13 @@ class TaskExpert:
         except UnsupportedTask as e:
             raise UnsupportedTask(f"{env.suite.name} task {env.task_id} ({env.language}): {e}") from None
         self.current = None
+        # placements of several objects on one region (not into a container) get places side by side
+        shared = {}
+        for st in self.steps:
+            if st[0] == "on" and st[2] in env.env.env.object_sites_dict:
+                shared.setdefault(st[2], []).append(st)
+        self.slots = {st: (k, len(group)) for group in shared.values() if len(group) > 1
+                      for k, st in enumerate(group)}
 
     def _precondition(self, step):
         """A step the goal leaves implicit: placing into a drawer that is shut opens it first
@@ -568,7 +598,8 @@ class TaskExpert:
                 if before is not None:   # do that first, then this step
                     self.steps.insert(0, step)
                     step = before
-                self.current = primitive(step)(self.env, self.rng, step).plan
+                extra = {"slot": self.slots[step]} if step in self.slots else {}
+                self.current = primitive(step)(self.env, self.rng, step, **extra).plan
             try:
                 return next(self.current)
             except StopIteration:
