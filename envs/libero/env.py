@@ -246,6 +246,14 @@ class LiberoEnv:
                 pts.append(d.geom_xpos[g] + local @ R.T)
         return np.concatenate(pts)
 
+    def top_at(self, name: str, xy, margin: float = 0.01) -> float | None:
+        """The highest top of object `name`'s collision geoms whose footprint covers the point `xy` (within
+        `margin`), e.g. a stove's burner plate under its cook region rather than its knob; None if none."""
+        corners = self.object_corners(name).reshape(-1, 8, 3)   # one box per geom
+        lo, hi = corners[:, :, :2].min(1) - margin, corners[:, :, :2].max(1) + margin
+        over = np.all((lo <= np.asarray(xy)) & (np.asarray(xy) <= hi), axis=1)
+        return float(corners[over, :, 2].max()) if over.any() else None
+
     def eef_pos(self) -> np.ndarray:
         return self.sim.data.get_site_xpos("gripper0_grip_site").copy()
 

@@ -365,7 +365,13 @@ class PickPlaceExpert(Primitive):
         if self.drawer:
             return float(self.env.body_corners(self.drawer[1])[:, 2].max())
         body = self.target_body
-        return float(self.env.body_pos(self.target)[2]) if body is None else float(self._extent(body)[2])
+        if body is None:
+            return float(self.env.body_pos(self.target)[2])
+        if body != self.target:   # a fixture's region: the fixture's top under it (a stove's plate, not its knob)
+            top = self.env.top_at(body, self._target_xy())
+            if top is not None:
+                return top
+        return float(self._extent(body)[2])
 
     def _target_xy(self) -> np.ndarray:
         xy = self.env.body_pos(self.target)[:2]
