@@ -388,17 +388,17 @@ def main(argv=None):
         P.check_artifacts(data, kf, motion)
         stats = D.load_stats(Path(args.tokenizers) / "stats.json")
         init = None if args.init_from == "none" else TR.load_config(args.init_from)
-    except (D.DataError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+    except (D.DataError, FileNotFoundError, TR.ArtefactError) as e:
+        TR.fail(f"{e}")
     if init is not None:
         cfg = M.VLAConfig(**init["vla"])
         if init["vocab"] != asdict(vocab) or cfg.D_m != motion.D_m:
-            sys.exit(f"error: {args.init_from} was pre-trained with vocab {init['vocab']} and D_m {cfg.D_m}, but "
+            TR.fail(f"{args.init_from} was pre-trained with vocab {init['vocab']} and D_m {cfg.D_m}, but "
                      f"these tokenizers/extractor give {asdict(vocab)} and D_m {motion.D_m}; use the same artefacts")
     else:
         cfg = P.build_model(args, vocab, motion.D_m, kf.codes_per_image)
     if cfg.proprio_dim and not args.proprio:
-        sys.exit(f"error: {args.init_from} was co-fine-tuned with --proprio; pass --proprio to start from it")
+        TR.fail(f"{args.init_from} was co-fine-tuned with --proprio; pass --proprio to start from it")
     cfg.proprio_dim = len(stats["proprio"].q01) if args.proprio else 0
     dataset = WindowTokens(data, stats, text, fast, kf, motion, vocab, args.N, args.stride, args.q_every_keyframe,
                            args.proprio)
@@ -419,4 +419,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(TR.run_cli(main))

@@ -735,4 +735,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import training as TR
+    sys.exit(TR.run_cli(main))

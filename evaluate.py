@@ -345,9 +345,10 @@ def markdown_table(info: dict) -> str:
 
 
 def main(argv=None):
+    import training as TR  # torch: only the entry point and the workers need it
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("ablations", "offline"):
-        sys.exit(f"error: `evaluate.py {argv[0]}` moved to `python experiments/{argv[0]}.py`")
+        TR.fail(f"`evaluate.py {argv[0]}` moved to `python experiments/{argv[0]}.py`")
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", default="runs/cofinetune",
                    help="co-fine-tuned run directory (Policy.load), several comma-separated (a seed ensemble: "
@@ -361,12 +362,12 @@ def main(argv=None):
                         "libero_goal, libero_10, libero_90), comma-separated names, or all (the four standard suites)")
     p.add_argument("--tasks", nargs="*", default=None,
                    help="task indices to evaluate in each suite, space- or comma-separated (default all)")
-    p.add_argument("--trials", type=int, default=None,
+    p.add_argument("--trials", type=TR.at_least(1), default=None,
                    help="trials per task (default: 50 on --env libero, LIBERO's protocol; 10 on mini)")
     p.add_argument("--out", default="runs/eval", help="output directory")
-    p.add_argument("--workers", type=int, default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else the core count, divided by the workers)")
-    p.add_argument("--camera-size", type=int, default=128, help="rendered image size (LIBERO: 128)")
-    p.add_argument("--videos", type=int, default=2, help="GIFs: trial 0 of the first N tasks of each suite")
+    p.add_argument("--workers", type=TR.at_least(1), default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else the core count, divided by the workers)")
+    p.add_argument("--camera-size", type=TR.at_least(8), default=128, help="rendered image size (LIBERO: 128)")
+    p.add_argument("--videos", type=TR.at_least(0), default=2, help="GIFs: trial 0 of the first N tasks of each suite")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
     p.add_argument("--replan", type=int, default=None,
                    help="actions executed per predicted chunk (default l_a). Below l_a the policy also drops its "
@@ -374,7 +375,7 @@ def main(argv=None):
     p.add_argument("--history", type=int, default=None,
                    help="previous keyframes (with their chunks) kept in the policy's context (default N-1, the "
                         "training windows' layout; 0 = the current keyframe only)")
-    p.add_argument("--max-steps", type=int, default=None, help="override the suite's step budget (quick checks only)")
+    p.add_argument("--max-steps", type=TR.at_least(1), default=None, help="override the suite's step budget (quick checks only)")
     p.add_argument("--perturb", type=float, default=0.0,
                    help="robustness check, not LIBERO's protocol: add bursts of pushes of up to this many action "
                         "units per position axis to the executed actions (envs.mini.Disturbance, as `python -m envs.mini generate "
@@ -390,6 +391,9 @@ def main(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the results of an earlier evaluation in OUT (without it, and without --resume, "
+                        "an OUT that holds eval_info.json is refused)")
     args = p.parse_args(argv)
     args.trials = args.trials or (50 if args.env == "libero" else 10)
     args.tasks = ",".join(args.tasks) if args.tasks else None
@@ -401,10 +405,17 @@ def main(argv=None):
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:
         p.error(str(e))
-    from cofinetune import run_dirs
-    for d in ([] if args.policy == "zero" else run_dirs(args.policy)):
-        if not (Path(d) / "config.json").exists():
-            sys.exit(f"error: {d}/config.json not found — train a policy with cofinetune.py first")
+    print(TR.threads_line(torch_threads(args.workers), f" in each of {args.workers} worker(s)"), flush=True)
+    if args.policy != "zero":   # every file the policy needs, read once here: a bad one is named before any worker
+        from cofinetune import Policy
+        Policy.load(args.policy, device="cpu")
+    done = Path(args.out) / "eval_info.json"
+    if done.exists() and not (args.resume or args.force):
+        TR.fail(f"{done} holds an earlier evaluation; pass --resume to continue it (same policy and settings) "
+                f"or --force to replace it, or choose another --out")
+    if args.force and not args.resume:
+        for name in ("eval_info.json", "results.md", "episodes.jsonl"):
+            (Path(args.out) / name).unlink(missing_ok=True)
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
                     args.history, args.perturb, args.decoding, args.init_states)
@@ -414,4 +425,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import training as TR
+    sys.exit(TR.run_cli(main))

@@ -207,6 +207,11 @@ def parse_vla_args(p, argv):
         p.error("--val-every and --val-episodes must be >= 0 (0 turns validation off)")
     if not 0 <= args.ema < 1:
         p.error(f"--ema {args.ema}: expected a per-step decay in [0, 1), e.g. 0.999 (0 = off)")
+    if not args.bench:
+        try:   # an unwritable --out or a full disk is named before any data is read
+            TR.writable_dir(args.out)
+        except TR.ArtefactError as e:
+            TR.fail(e)
     return args
 
 
@@ -226,8 +231,8 @@ def main(argv=None):
         data = D.LiberoData(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)
         check_artifacts(data, kf, motion)
-    except (D.DataError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+    except (D.DataError, FileNotFoundError, TR.ArtefactError) as e:
+        TR.fail(f"{e}")
     dataset = PretrainTokens(data, text, kf, motion, vocab, args.stride, not args.no_last_frame)
     cfg = build_model(args, vocab, motion.D_m, kf.codes_per_image)
     config = {"stage": "pretrain", "vla": asdict(cfg), "vocab": asdict(vocab), "args": vars(args),
@@ -357,4 +362,4 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(TR.run_cli(main))

@@ -702,17 +702,19 @@ def main(argv=None):
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     args = p.parse_args(argv)
     try:
+        if args.cmd in ("fit", "train-vqgan"):   # an unwritable --out or a full disk, named before any work
+            TR.writable_dir(args.out)
         if args.cmd == "fit":
             fit(args)
         elif args.cmd == "train-vqgan":
             train_vqgan(args)
         elif args.cmd == "cache":
             print(f"wrote {cache_keyframes(D.LiberoData(args.data), args.vqgan, args.out, device=TR.pick_device(args.device))}")
-    except (D.DataError, FileNotFoundError) as e:
+    except (D.DataError, FileNotFoundError, TR.ArtefactError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(TR.run_cli(main))

@@ -254,6 +254,10 @@ def parse_args(argv=None):
         p.error(f"--export-spans {args.export_spans!r}: expected comma-separated step counts, e.g. 20 or 20,40")
     if any(s < args.frames - 1 for s in args.spans):
         p.error(f"--export-spans {args.export_spans}: every span must be >= frames - 1 = {args.frames - 1}")
+    try:   # an unwritable --out or a full disk is named before any data is read
+        TR.writable_dir(args.out)
+    except TR.ArtefactError as e:
+        TR.fail(e)
     return args
 
 
@@ -342,8 +346,8 @@ def main(argv=None):
     out = Path(args.out)
     try:
         data = D.LiberoData(args.data, progress=True)
-    except D.DataError as e:
-        sys.exit(f"error: {e}")
+    except (D.DataError, TR.ArtefactError) as e:
+        TR.fail(f"{e}")
     if args.export_only:
         cfg = TR.load_config(out)
         model = M.LatentMotionExtractor(M.ExtractorConfig(**cfg["extractor"]))
@@ -380,4 +384,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(TR.run_cli(main))

@@ -47,9 +47,18 @@ def loader_workers(workers: int | None, device: torch.device) -> int:
     On CPU the main process then gets the cores the workers leave: with 2 cores, 2 intra-op threads
     beside 1 busy worker made a tiny VQGAN step 23x slower (8.1 s vs 0.35 s) through thread contention."""
     workers = (0 if device.type == "cpu" else 4) if workers is None else workers
-    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+    if device.type == "cpu":
+        if "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+        print(threads_line(torch.get_num_threads()), flush=True)
     return workers
+
+
+def threads_line(threads: int, per: str = "") -> str:
+    """The one line a CPU run starts with: how many intra-op threads it uses, the machine's load, how to change it."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"torch: {threads} intra-op thread(s){per} on {os.cpu_count()} cores (load {load:.1f}); set "
+            f"OMP_NUM_THREADS to change it (two runs side by side: give each half the cores)")
 
 
 def seed_everything(seed: int):
@@ -79,32 +88,101 @@ def save_checkpoint(out, model: torch.nn.Module, config: dict, train_state: dict
     atomic_write(out / "config.json", lambda p: p.write_text(json.dumps(config, indent=1, default=str)))
 
 
+class ArtefactError(ValueError):
+    """A saved file a stage reads is missing, unreadable or does not fit: the message names the file, what
+    was expected and what to do. Entry points end with it as one line (`fail`)."""
+
+
+def fail(message) -> None:
+    """How an entry point stops on bad input: one line `error: ...` on stderr, exit status 2 (argparse's)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def at_least(n: int):
+    """An argparse `type` for an integer flag that must be >= n: a bad value is argparse's usage error."""
+    import argparse
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < n:
+            raise argparse.ArgumentTypeError(f"must be >= {n}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {n}"
+    return parse
+
+
+def run_cli(main, argv=None):
+    """Run an entry point so that bad input anywhere in it (a DataError, an ArtefactError, a missing file)
+    ends as one line and exit status 2, never a traceback."""
+    from data import DataError
+    try:
+        return main(argv)
+    except (ArtefactError, DataError, FileNotFoundError) as e:
+        fail(e)
+
+
+def read_json(path, remedy: str) -> dict:
+    """A JSON file a stage wrote -> its object; ArtefactError naming the file when missing or unreadable."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtefactError(f"{path}: not found — {remedy}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtefactError(f"{path}: not valid JSON ({e}) — {remedy}") from None
+
+
+def read_weights(path, device="cpu", remedy: str = "train this stage again") -> dict:
+    """A model.safetensors -> {name: tensor}; ArtefactError naming the file when missing, truncated or
+    not a safetensors file."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtefactError(f"{path}: not found — {remedy}")
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as e:  # safetensors raises its own (Rust) error type for a cut or foreign file
+        raise ArtefactError(f"{path}: unreadable weights ({str(e).splitlines()[0]}) — {remedy}") from None
+
+
 def load_config(run_dir) -> dict:
     path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no config.json — is {run_dir} the output directory of a "
-                                f"finished run?")
-    return json.loads(path.read_text())
+    return read_json(path, f"is {run_dir} the output directory of a finished run? (train it again; "
+                           f"--resume continues from its train_state.pt if that is intact)")
 
 
 def load_weights(run_dir, model: torch.nn.Module, device="cpu", new=()) -> torch.nn.Module:
     """Load run_dir's weights; parameters under the prefixes in `new` may be absent (they keep their
     initialisation: e.g. the proprio projection when co-fine-tuning with --proprio from a pre-training
-    without it). Any other mismatch is an error."""
+    without it). Any other mismatch is an error naming the file."""
     path = Path(run_dir) / "model.safetensors"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no model.safetensors — train this stage first")
-    missing, unexpected = model.load_state_dict(load_file(str(path), device=str(device)), strict=False)
+    weights = read_weights(path, device, "train this stage again (--resume continues from its train_state.pt "
+                                         "if that is intact)")
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # a tensor of another shape
+        raise ArtefactError(f"{path}: weights do not fit the model its config.json describes "
+                            f"({str(e).splitlines()[-1].strip()})") from None
     missing = [k for k in missing if not (new and k.startswith(tuple(new)))]
     if missing or unexpected:
-        raise RuntimeError(f"{path}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
+        raise ArtefactError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected "
+                            f"{unexpected[:5]})")
     return model
 
 
 def load_train_state(run_dir):
-    """The resume state of an interrupted run, or None when there is none."""
+    """The resume state of an interrupted run, or None when there is none; ArtefactError when unreadable."""
     path = Path(run_dir) / "train_state.pt"
-    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises EOFError, RuntimeError or UnpicklingError for a cut file
+        raise ArtefactError(f"{path}: unreadable resume state ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}) "
+                            f"— delete it to start the run over, or drop --resume") from None
 
 
 def resume(out, model: torch.nn.Module, opt, enabled: bool, extras: dict | None = None):
@@ -116,8 +194,8 @@ def resume(out, model: torch.nn.Module, opt, enabled: bool, extras: dict | None 
         return 0, None
     missing = [k for k in (extras or {}) if k not in state]
     if missing:
-        raise SystemExit(f"error: {Path(out) / 'train_state.pt'} holds no {', '.join(missing)} (it was trained with "
-                         f"other flags); resume with the same flags or start a new --out")
+        raise ArtefactError(f"{Path(out) / 'train_state.pt'} holds no {', '.join(missing)} (it was trained with "
+                            f"other flags); resume with the same flags or start a new --out")
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     for k, obj in (extras or {}).items():
@@ -184,11 +262,30 @@ def cosine_lr(step: int, total: int, lr: float, min_lr: float, warmup: int) -> f
     return min_lr + 0.5 * (lr - min_lr) * (1 + np.cos(np.pi * progress))
 
 
+def writable_dir(out, min_free_mb: int = 100) -> Path:
+    """Create `out` and check, before any training step, that files can be written there and that the disk
+    has room for checkpoints; ArtefactError naming the folder otherwise."""
+    import shutil
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise ArtefactError(f"{out}: cannot write here ({e.strerror or e}) — choose another --out") from None
+    free = shutil.disk_usage(out).free / 2**20
+    if free < min_free_mb:
+        raise ArtefactError(f"{out}: only {free:.0f} MB free on its disk (checkpoints need more) — free space "
+                            f"or choose another --out")
+    return out
+
+
 class RunLog:
     """One console line per log step and the same record appended to log.jsonl."""
 
     def __init__(self, out):
-        Path(out).mkdir(parents=True, exist_ok=True)
+        writable_dir(out)
         self.path = Path(out) / "log.jsonl"
         self.t = time.perf_counter()
 

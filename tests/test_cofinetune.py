@@ -99,7 +99,7 @@ def test_proprio_state_tokens(parts, tmp_path, monkeypatch):
     # weights without the projection (a pre-training) load only where it may be new
     save_file(M.VLA(M.VLAConfig.tiny(**cfg)).state_dict(), str(tmp_path / "model.safetensors"))
     TR.load_weights(tmp_path, model, new=("state_proj.",))
-    with pytest.raises(RuntimeError, match="state_proj"):
+    with pytest.raises(TR.ArtefactError, match="state_proj"):
         TR.load_weights(tmp_path, model)
     # the policy: the state of the observation's recorded proprio, at the state token, cache = no cache
     policy = C.Policy(model, parts.vocab, parts.text, parts.fast, parts.stats, _policy(parts).vqgan,

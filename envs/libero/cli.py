@@ -4,7 +4,7 @@ costs.
     python -m envs.libero setup
     python -m envs.libero generate --suite libero_object --demos-per-task 3 --out data/libero_gen
     python -m envs.libero success --suite libero_object --inits 10    # expert from official init states
-    python -m envs.libero bench                                        # construction / reset / step cost
+    python -m envs.libero bench [--generation]                         # construction / reset / step cost
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from envs.common import (CONTROL_HZ, add_task_args, executor, generation_summary, print_table, record_demo,
                          select_tasks, task_row, write_report)
-from envs.libero.env import SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names, train_seed
+from envs.libero.env import (STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
+                             train_seed)
 from envs.libero.expert import expert_support, scripted_expert
 from envs.libero.install import _installed, setup
 
@@ -188,6 +189,23 @@ def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) ->
     return res
 
 
+def bench_generation(suites=STANDARD_SUITES, task=0, demos=2, camera_size=128, log=_log) -> list[dict]:
+    """Seconds per demonstration with cameras, per suite: `generate_task` for one task of each, timed
+    (construction apart), into a temporary folder -> one row per suite."""
+    import tempfile
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in suites:
+            t0 = time.perf_counter()
+            row = generate_task(s, task, demos, tmp, camera_size=camera_size, log=lambda *_: None)
+            rows.append({"suite": s, "task": task, "demos": row["demos"], "attempts": row["attempts"],
+                         "env_build_s": row["env_build_s"], "s_per_attempt": row["s_per_attempt"],
+                         "mean_len": row["mean_len"], "wall_s": time.perf_counter() - t0})
+            log(f"  {s:<15} task {task}: {row['demos']}/{row['attempts']} demos, {row['s_per_attempt']:.1f} s per "
+                f"attempt ({row['mean_len']:.0f} steps), construction {row['env_build_s']:.1f} s")
+    return rows
+
+
 # ----------------------------------------------------------------------------------------------
 # Command line
 
@@ -227,6 +245,9 @@ def main(argv=None):
     b.add_argument("--task", type=int, default=0, help="task id")
     b.add_argument("--steps", type=int, default=40, help="timed steps")
     b.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
+    b.add_argument("--generation", action="store_true",
+                   help="also time demonstration generation with cameras on --task of every standard suite")
+    b.add_argument("--demos", type=int, default=2, help="demos per suite for --generation")
     args = p.parse_args(argv)
     if args.cmd in ("generate", "success"):
         try:
@@ -264,6 +285,8 @@ def main(argv=None):
                                        "skipped": [f"{s} task {t}: {why}" for s, t, why in refused]}, rows)
     elif args.cmd == "bench":
         bench(suite_name(args.suite), args.task, args.steps, args.camera_size)
+        if args.generation:
+            bench_generation(STANDARD_SUITES, args.task, args.demos, args.camera_size)
     return 0
 
 

@@ -1,0 +1,145 @@
+"""Bad input as a matrix: each command × a broken file or flag -> exit status 2, one line naming the file
+or the flag, no traceback, and every file that was there before left as it was (compared by hash).
+
+Every case runs the real command line in a child process (what a user sees), ~3-5 s each."""
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def policy(artifacts, tmp_path_factory):
+    """A co-fine-tuned run directory (1 step of a tiny model) and the flags that name its inputs."""
+    import cofinetune
+    out = tmp_path_factory.mktemp("bad") / "cft"
+    art = ["--data", str(artifacts.data), "--tokenizers", str(artifacts.tokenizers), "--vqgan", str(artifacts.vqgan),
+           "--extractor", str(artifacts.extractor)]
+    cofinetune.main([*art, "--init-from", "none", "--tiny", "--width", "32", "--layers", "2", "--heads", "2",
+                     "--steps", "1", "--batch-size", "2", "--out", str(out), "--workers", "0"])
+    return out, art
+
+
+def _hashes(*dirs) -> dict:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for d in dirs if Path(d).exists()
+            for p in sorted(Path(d).rglob("*")) if p.is_file()}
+
+
+def _truncate(path: Path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _copy(policy, tmp_path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(policy[0], dst)
+    return dst
+
+
+# (id, how to break the input -> (command args, folders that must stay unchanged), what the one line names)
+def _eval(run, *flags):
+    return ["evaluate.py", "--policy", str(run), "--env", "mini", "--suite", "mini_goal", "--tasks", "0",
+            "--trials", "1", "--workers", "1", "--videos", "0", *flags]
+
+
+def case_truncated_weights(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    _truncate(run / "model.safetensors")
+    return _eval(run, "--out", str(tmp_path / "eval")), [run], f"{run / 'model.safetensors'}: unreadable weights"
+
+
+def case_config_not_json(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    (run / "config.json").write_text("{not json")
+    return _eval(run, "--out", str(tmp_path / "eval")), [run], f"{run / 'config.json'}: not valid JSON"
+
+
+def case_missing_policy(policy, tmp_path):
+    run = tmp_path / "nothing_here"
+    return _eval(run, "--out", str(tmp_path / "eval")), [], f"{run / 'config.json'}: not found"
+
+
+def case_truncated_vqgan_inside_policy(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    weights = next((run / "vqgan").rglob("model.safetensors"))
+    _truncate(weights)
+    return _eval(run, "--out", str(tmp_path / "eval")), [run], f"{weights}: unreadable weights"
+
+
+def case_negative_trials(policy, tmp_path):
+    return (["evaluate.py", "--policy", "zero", "--suite", "mini_goal", "--trials", "-3", "--out", str(tmp_path)],
+            [], "argument --trials: must be >= 1, got -3")
+
+
+def case_zero_workers(policy, tmp_path):
+    return (["evaluate.py", "--policy", "zero", "--suite", "mini_goal", "--workers", "0", "--out", str(tmp_path)],
+            [], "argument --workers: must be >= 1, got 0")
+
+
+def case_earlier_evaluation(policy, tmp_path):
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "eval_info.json").write_text('{"overall": {"n": 50, "success": 40}}')
+    return (["evaluate.py", "--policy", "zero", "--suite", "mini_goal", "--tasks", "0", "--trials", "1",
+             "--out", str(out)], [out], f"{out / 'eval_info.json'} holds an earlier evaluation; pass --resume")
+
+
+def case_truncated_init_from(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    _truncate(run / "model.safetensors")
+    return (["cofinetune.py", *policy[1], "--init-from", str(run), "--tiny", "--steps", "1", "--batch-size", "2",
+             "--out", str(tmp_path / "cft2"), "--workers", "0"], [run], f"{run / 'model.safetensors'}: unreadable weights")
+
+
+def case_truncated_resume_state(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    _truncate(run / "train_state.pt")
+    return (["cofinetune.py", *policy[1], "--init-from", "none", "--tiny", "--width", "32", "--layers", "2",
+             "--heads", "2", "--steps", "2", "--batch-size", "2", "--out", str(run), "--workers", "0", "--resume"],
+            [run], f"{run / 'train_state.pt'}: unreadable resume state")
+
+
+def case_missing_data(policy, tmp_path):
+    return ["data.py", "inspect", str(tmp_path / "no_such_folder")], [], str(tmp_path / "no_such_folder")
+
+
+CASES = [case_truncated_weights, case_config_not_json, case_missing_policy, case_truncated_vqgan_inside_policy,
+         case_negative_trials, case_zero_workers, case_earlier_evaluation, case_truncated_init_from,
+         case_truncated_resume_state, case_missing_data]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_nothing_changes(case, policy, tmp_path):
+    args, keep, names = case(policy, tmp_path)
+    before = _hashes(*keep)
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert lines and names in lines[-1], lines[-3:]
+    assert _hashes(*keep) == before   # nothing there before was touched
+
+
+def test_an_unwritable_output_folder_is_named_before_training(artifacts, tmp_path):
+    """The VLA stage stops before its first step with one line naming the folder (not a PermissionError
+    traceback at the first checkpoint)."""
+    if hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0:
+        # root writes anywhere: a path under a regular file cannot be created by anyone
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "cft"
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        out = tmp_path / "ro" / "cft"
+    art = ["--data", str(artifacts.data), "--tokenizers", str(artifacts.tokenizers), "--vqgan", str(artifacts.vqgan),
+           "--extractor", str(artifacts.extractor)]
+    r = subprocess.run([sys.executable, "cofinetune.py", *art, "--init-from", "none", "--tiny", "--steps", "1",
+                        "--batch-size", "2", "--out", str(out), "--workers", "0"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert lines[-1].startswith(f"error: {out}") and "choose another --out" in lines[-1], lines[-3:]
