@@ -214,10 +214,10 @@ class PickPlaceExpert(Primitive):
     def _candidates(self, pts, centre, ang):
         """Grasps to consider -> [(closing angle, offset (2,) from the centre, kind, yaw penalty)].
         "across": the fingers straddle the whole object (its narrow side first, turned up to 30 deg,
-        shifted up to 2 cm along it); else "handle": a part at one side of the bounding box narrow
-        enough to straddle (a moka pot's), the fingers closing across it; else "rim": for containers
-        wider than the opening (bowls), the fingers pinch the wall, closing radially, at one of the four
-        sides of its bounding box."""
+        shifted up to 2 cm along it); else, for a solid object, "handle": a part at one side of the
+        bounding box narrow enough to straddle (a moka pot's), the fingers closing across it; else "rim":
+        for containers wider than the opening (bowls, mugs), the fingers pinch the wall, closing radially,
+        at one of the four sides of its bounding box."""
         out = []
         for base in (ang, ang + math.pi / 2):
             for dyaw in np.radians([0, -15, 15, -30, 30]):
@@ -232,7 +232,12 @@ class PickPlaceExpert(Primitive):
                     if abs(off) <= reach:
                         out.append((closing, off * v, "across",
                                     0.3 * abs(off) + (0.002 if base != ang else 0.0)))
-        if not out:   # a handle: the outermost 3 cm of one side narrower than 3 cm across (a moka pot's)
+        # a container (bowl, mug: nothing solid over its centre near the top) is pinched at its rim; a
+        # solid object too wide to straddle (a moka pot) by a handle: the outermost 3 cm of one side
+        # narrower than 3 cm across
+        centre_top = self.env.top_at(self.obj, centre)
+        hollow = centre_top is None or pts[:, 2].max() - centre_top > 0.5 * np.ptp(pts[:, 2])
+        if not out and not hollow:
             for k in range(4):
                 d = _planar(ang + k * math.pi / 2)[:2]
                 t = np.array([-d[1], d[0]])
