@@ -180,6 +180,9 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g = p.add_argument_group("run")
     g.add_argument("--log-every", type=int, default=25, help="steps between log lines")
     g.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints")
+    g.add_argument("--stop-after", type=TR.at_least(1), default=None,
+                   help="end this invocation with a checkpoint after this many steps (the schedule still spans "
+                        "--steps); --resume continues where it stopped, on the same data order")
     g.add_argument("--val-every", type=int, default=500,
                    help="steps between validation losses on the held-out episodes (in log.jsonl; 0 = none)")
     g.add_argument("--val-episodes", type=int, default=10,
@@ -323,7 +326,9 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
               f"{v['n_visual']}, action {v['n_action']}) | {len(train_set)} train / {len(val_idx)} held-out windows "
               f"| batch {args.batch_size} x {args.grad_accum} accum x {world} processes | device {device}")
     amp, batches = TR.autocast(device), TR.Batches(loader, device, sampler)
-    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, stage, step, show=rank == 0)
+    TR.restore_order(state, batches)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, stage, step, show=rank == 0,
+                        stop_after=args.stop_after)
     tokens = torch.zeros((), dtype=torch.long, device=device)
 
     while loop.running():                                         # sets the warm-up + cosine lr
@@ -352,7 +357,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
                 f.write(json.dumps({"step": loop.step, **val}) + "\n")
             print(f"step {loop.step}/{args.steps} | " + " | ".join(f"{k} {v:.4g}" for k, v in val.items()), flush=True)
         if loop.due(args.ckpt_every):
-            ts = {**TR.train_state(loop.step, opt), **({"ema": ema.state_dict()} if ema else {})}
+            ts = {**TR.train_state(loop.step, opt, batches=batches), **({"ema": ema.state_dict()} if ema else {})}
             TR.save_checkpoint(out, model, {**config, "step": loop.step}, ts, export=ema and ema.weights)
     loop.close()
     if rank == 0:

@@ -535,6 +535,7 @@ def train_vqgan(args):
     eval_idx = torch.randperm(len(eval_view), generator=torch.Generator().manual_seed(0))[: args.eval_frames]
     eval_frames = torch.stack([eval_view[i] for i in eval_idx.tolist()])         # (n, 3, S, S)
     amp, batches = TR.autocast(device), TR.Batches(loader, device)
+    TR.restore_order(state, batches)
     loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.lr * 0.1, args.warmup, "vqgan", step)
 
     def checkpoint():
@@ -544,7 +545,7 @@ def train_vqgan(args):
             recon = model.decode(model.encode(eval_frames[:8].to(device))).float().cpu()
         save_png(out / "recon.png", [eval_frames[:8], recon])
         TR.save_checkpoint(out, model, {**config, "step": loop.step, "eval": metrics},
-                           TR.train_state(loop.step, opt, extras))
+                           TR.train_state(loop.step, opt, extras, batches))
         print(f"step {loop.step}: held-out PSNR {metrics['psnr']:.2f} dB | code usage {metrics['usage']:.1%} | "
               f"perplexity {metrics['perplexity']:.0f} | saved {out}", flush=True)
 

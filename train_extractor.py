@@ -299,11 +299,12 @@ def train(args, model, loader, val, out: Path, config: dict, device):
     extras = {"disc": disc, "optimizer_d": opt_d} if disc is not None else {}
     step, state = TR.resume(out, model, opt, args.resume, extras)
     amp, batches = TR.autocast(device), TR.Batches(loader, device)
+    TR.restore_order(state, batches)
     loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, "extractor", step)
 
     def checkpoint():
         metrics = validate(model, *val, out, loop.step)
-        TR.save_checkpoint(out, model, {**config, "step": loop.step, "val": metrics}, TR.train_state(loop.step, opt, extras))
+        TR.save_checkpoint(out, model, {**config, "step": loop.step, "val": metrics}, TR.train_state(loop.step, opt, extras, batches))
         print(f"step {loop.step}: val PSNR {metrics['psnr']:.2f} dB | SSIM {metrics['ssim']:.3f} | cross-reconstruction "
               f"change moving/static {metrics['factorisation_ratio']:.1f}x ({metrics['moving_mask']} mask) | saved {out}",
               flush=True)

@@ -204,9 +204,30 @@ def resume(out, model: torch.nn.Module, opt, enabled: bool, extras: dict | None 
     return state["step"], state
 
 
-def train_state(step: int, opt, extras: dict | None = None) -> dict:
-    """What train_state.pt holds besides the model: step, optimiser, and each extra's state_dict()."""
-    return {"step": step, "optimizer": opt.state_dict(), **{k: v.state_dict() for k, v in (extras or {}).items()}}
+def train_state(step: int, opt, extras: dict | None = None, batches: "Batches | None" = None) -> dict:
+    """What train_state.pt holds besides the model: step, optimiser, each extra's state_dict(), and (with
+    `batches`) where the data order stands and every random generator's state, so that a resumed run
+    takes the same steps an uninterrupted one would."""
+    state = {"step": step, "optimizer": opt.state_dict(), **{k: v.state_dict() for k, v in (extras or {}).items()}}
+    if batches is not None:
+        state["batches"] = batches.state()
+        state["rng"] = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return state
+
+
+def restore_order(state: dict | None, batches: "Batches"):
+    """After --resume: put the data order and the random generators where train_state() found them (a
+    state written before they were saved resumes with a fresh order, as it always did)."""
+    if not state or "batches" not in state:
+        return
+    batches.restore(state["batches"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def adamw(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.AdamW:
@@ -335,24 +356,50 @@ def psnr(x, y) -> torch.Tensor:
 
 class Batches:
     """An endless iterator over a DataLoader: a new epoch when one ends (the sampler told its epoch, so a
-    DistributedSampler reshuffles), every tensor moved to `device` (a batch is a tensor or a dict)."""
+    DistributedSampler reshuffles), every tensor moved to `device` (a batch is a tensor or a dict).
+    `state()` / `restore()` record and replay where the order stands: the epoch, the batches already
+    taken from it and the loader's shuffling generator as it was when the epoch began."""
 
     def __init__(self, loader, device: torch.device, sampler=None):
         self.loader, self.device, self.sampler, self.epoch = loader, device, sampler, 0
-        self.it = iter(loader)
+        self.it = None   # the epoch's iterator, made at the first batch (restore() may come first)
+
+    def _start_epoch(self):
+        g = getattr(self.loader, "generator", None)
+        self.epoch_generator = None if g is None else g.get_state()
+        self.taken = 0
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
+        self.it = iter(self.loader)
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "taken": self.taken, "generator": self.epoch_generator}
+
+    def restore(self, state: dict):
+        """Resume the order at `state`: re-draw the epoch's shuffle from the generator state it began with,
+        then take (and drop) the batches already used — loading them again costs up to one epoch of data."""
+        self.epoch = state["epoch"]
+        g = getattr(self.loader, "generator", None)
+        if g is not None and state["generator"] is not None:
+            g.set_state(state["generator"])
+        self._start_epoch()
+        for _ in range(state["taken"]):
+            next(self.it)
+        self.taken = state["taken"]
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self.it is None:
+            self._start_epoch()
         try:
             batch = next(self.it)
         except StopIteration:
             self.epoch += 1
-            if self.sampler is not None:
-                self.sampler.set_epoch(self.epoch)
-            self.it = iter(self.loader)
+            self._start_epoch()
             batch = next(self.it)
+        self.taken += 1
         if isinstance(batch, dict):
             return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
         return batch.to(self.device, non_blocking=True)
@@ -381,8 +428,11 @@ class TrainLoop:
     docstring shows the loop). `show=False` (DDP ranks > 0) silences the bar and the log lines."""
 
     def __init__(self, out, opt, total: int, lr: float, min_lr: float, warmup: int, desc: str, step: int = 0,
-                 show: bool = True):
+                 show: bool = True, stop_after: int | None = None):
+        """`stop_after`: end this invocation (with a checkpoint: `due` is true there) after that many steps;
+        the schedule still spans `total`, and --resume continues (a time-boxed session)."""
         self.opt, self.total, self.step, self.show = opt, total, step, show
+        self.stop_at = min(total, step + stop_after) if stop_after else total
         self.schedule = (lr, min_lr, warmup)
         self.lr, self.since = lr, 0
         self.runlog = RunLog(out) if show else None
@@ -390,7 +440,7 @@ class TrainLoop:
 
     def running(self) -> bool:
         """True while steps remain; sets this step's learning rate (warm-up + cosine) on every group."""
-        if self.step >= self.total:
+        if self.step >= self.stop_at:
             return False
         self.lr = cosine_lr(self.step, self.total, *self.schedule)
         for group in self.opt.param_groups:
@@ -403,8 +453,8 @@ class TrainLoop:
         self.bar.update(1)
 
     def due(self, every: int) -> bool:
-        """Every `every` steps, and at the last one."""
-        return self.show and (self.step % every == 0 or self.step == self.total)
+        """Every `every` steps, and at the last one (of the run, or of this invocation)."""
+        return self.show and (self.step % every == 0 or self.step in (self.total, self.stop_at))
 
     def seconds_since_log(self) -> float:
         return (time.perf_counter() - self.runlog.t) or 1e-9
