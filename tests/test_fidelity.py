@@ -109,7 +109,8 @@ def test_grad_accum_matches_the_larger_batch(tmp_path):
         model = M.VLA(M.VLAConfig.tiny(vocab_size=40, D_m=4, d=16, layers=1, heads=2))
         args = SimpleNamespace(out=str(tmp_path / name), lr=1e-3, weight_decay=0.1, resume=False, ema=0.0,
                                val_episodes=0, val_every=0, val_batches=1, seed=0, workers=0, batch_size=b,
-                               grad_accum=k, steps=1, min_lr=1e-4, warmup=1, grad_clip=5.0, log_every=1, ckpt_every=1)
+                               grad_accum=k, steps=1, min_lr=1e-4, warmup=1, grad_clip=5.0, log_every=1, ckpt_every=1,
+                               stop_after=None)
         config = {"vocab": {"n_text": 32, "n_visual": 0, "n_action": 1}}
         P.train_vla(args, model, _RandomSequences(), None, _lm_loss, config, (0, 1, 0), torch.device("cpu"), name)
         state = torch.load(tmp_path / name / "train_state.pt", weights_only=False)
