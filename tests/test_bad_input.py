@@ -22,7 +22,7 @@ def policy(artifacts, tmp_path_factory):
            "--extractor", str(artifacts.extractor)]
     cofinetune.main([*art, "--init-from", "none", "--tiny", "--width", "32", "--layers", "2", "--heads", "2",
                      "--steps", "1", "--batch-size", "2", "--out", str(out), "--workers", "0"])
-    return out, art
+    return out, art, artifacts
 
 
 def _hashes(*dirs) -> dict:
@@ -108,9 +108,48 @@ def case_missing_data(policy, tmp_path):
     return ["data.py", "inspect", str(tmp_path / "no_such_folder")], [], str(tmp_path / "no_such_folder")
 
 
+def _copy_dir(src, tmp_path, name) -> Path:
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def case_cache_with_truncated_vqgan(policy, tmp_path):
+    vq = _copy_dir(policy[2].vqgan, tmp_path, "vqgan")
+    _truncate(vq / "model.safetensors")
+    return (["tokenizers.py", "cache", "--data", str(policy[2].data), "--vqgan", str(vq), "--out",
+             str(tmp_path / "ids.hdf5")], [vq], f"{vq / 'model.safetensors'}: unreadable weights")
+
+
+def case_export_with_truncated_extractor(policy, tmp_path):
+    ex = _copy_dir(policy[2].extractor, tmp_path, "extractor")
+    _truncate(ex / "model.safetensors")
+    return (["train_extractor.py", "--data", str(policy[2].data), "--out", str(ex), "--export-only"], [ex],
+            f"{ex / 'model.safetensors'}: unreadable weights")
+
+
+def case_extractor_config_not_json(policy, tmp_path):
+    ex = _copy_dir(policy[2].extractor, tmp_path, "extractor")
+    (ex / "config.json").write_text("[")
+    return (["train_extractor.py", "--data", str(policy[2].data), "--out", str(ex), "--export-only"], [ex],
+            f"{ex / 'config.json'}: not valid JSON")
+
+
+def case_pretrain_zero_steps(policy, tmp_path):
+    return (["pretrain_vla.py", *policy[1], "--tiny", "--steps", "0", "--out", str(tmp_path / "pre")], [],
+            "--steps must be >= 1, got 0")
+
+
+def case_fit_missing_data(policy, tmp_path):
+    return (["tokenizers.py", "fit", "--data", str(tmp_path / "no_data"), "--out", str(tmp_path / "tok")], [],
+            str(tmp_path / "no_data"))
+
+
 CASES = [case_truncated_weights, case_config_not_json, case_missing_policy, case_truncated_vqgan_inside_policy,
          case_negative_trials, case_zero_workers, case_earlier_evaluation, case_truncated_init_from,
-         case_truncated_resume_state, case_missing_data]
+         case_truncated_resume_state, case_missing_data, case_cache_with_truncated_vqgan,
+         case_export_with_truncated_extractor, case_extractor_config_not_json, case_pretrain_zero_steps,
+         case_fit_missing_data]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])
