@@ -133,7 +133,9 @@ def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", see
     so more workers than cores only slows each down)."""
     pairs = _select(suite, tasks)
     with executor(workers) as ex:
-        futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size) for s, t in pairs]
+        # the progress lines go to `log` in-process; worker processes print their own
+        futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size, None,
+                             log if workers <= 1 else _log) for s, t in pairs]
         rows = [f.result() for f in futures]
     write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
                                                          "seed": seed, "camera_size": camera_size, "tasks": tasks}, rows)
@@ -155,7 +157,7 @@ def _success_job(suite: str, task_id: int, inits: int, seed: int) -> dict:
     return row
 
 
-def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, workers=1, log=_log) -> list[dict]:
+def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, workers=1) -> list[dict]:
     """The expert from the official init states 0..inits-1 of each selected task, without cameras."""
     pairs = _select(suite, tasks)
     with executor(workers) as ex:
