@@ -9,6 +9,7 @@ costs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -89,6 +90,12 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
     Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`."""
     from data import write_task_file  # torch is needed only here
     suite = get_suite(suite)
+    done = _finished_task(Path(out) / suite.name / f"{suite.tasks[task_id].name}_demo.hdf5", demos_per_task,
+                          camera_size)
+    if done is not None:  # an earlier, interrupted generation finished this task: resume after it
+        log(f"  {suite.name} task {task_id}: {done['demos']} demos already in {done['file']}, kept")
+        return task_row(suite.name, suite.tasks[task_id], done["demos"], done["demos"], done["lengths"],
+                        kept_from_earlier_run=True, file=done["file"])
     max_attempts = max_attempts or demos_per_task + max(5, demos_per_task // 2)
     t0 = time.perf_counter()
     env = LiberoEnv(suite, task_id, camera_size=camera_size)
@@ -112,6 +119,27 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
     return task_row(suite.name, task, len(demos), attempts, [len(d["actions"]) for d in demos],
                     env_build_s=t_build, s_per_attempt=float(np.mean(times)) if times else 0.0,
                     file=str(path) if path else None)
+
+
+def _finished_task(path: Path, demos_per_task: int, camera_size: int) -> dict | None:
+    """A task file an earlier generation wrote with at least `demos_per_task` demos at this camera size
+    -> {"demos", "lengths", "file"}; None when there is none or it holds fewer (generated again: attempts
+    are seeded, so the same demos come first). Another camera size is refused, never overwritten."""
+    if not path.exists():
+        return None
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            g = f["data"]
+            lengths = [len(g[k]["actions"]) for k in g if k.startswith("demo_")]
+            size = json.loads(g.attrs["env_args"])["env_kwargs"]["camera_heights"]
+    except Exception as e:  # truncated or foreign: say so rather than regenerate over it
+        raise SystemExit(f"error: {path} exists but cannot be read as a generated task file ({e}); "
+                         f"move it away to generate this task again")
+    if size != camera_size:
+        raise SystemExit(f"error: {path} holds {size}² images, this generation asks for {camera_size}²; "
+                         f"use another --out or --camera-size {size}")
+    return {"demos": len(lengths), "lengths": lengths, "file": str(path)} if len(lengths) >= demos_per_task else None
 
 
 def unsupported(pairs) -> list[tuple[str, int, str]]:
