@@ -334,26 +334,38 @@ def run_dirs(run_dir) -> list[str]:
     return [str(d) for d in dirs if str(d)]
 
 
-def bench(run_dir=None):
-    """Latency of one predict_action_chunk-style decode, KV cache vs none, tiny and full configs."""
+def bench(configs=("tiny", "full"), log=print) -> list[dict]:
+    """Latency of one predict_action_chunk-style decode (prefill the context, then the chunk's action
+    tokens), KV cache vs re-running the whole sequence per token, for the named configs -> one row each."""
     dev = TR.pick_device()
     n_new = 16  # FAST's mean tokens per LIBERO-style chunk on the embedded benchmark (experiments/tokenizer_report.py)
-    print(f"device {dev}; one chunk = prefill the context, then decode {n_new} action tokens")
-    print(f"{'config':<6} {'params':>8} {'context':>8} {'new tokens':>10} {'no cache ms':>12} {'KV cache ms':>12} {'speed-up':>9}")
-    for name, cfg, hw, reps in (("tiny", M.VLAConfig.tiny(vocab_size=2400, D_m=1024), 8, 3),
-                                ("full", M.VLAConfig(vocab_size=4096, D_m=2048), 16, 1)):
+    log(f"device {dev}; one chunk = prefill the context, then decode {n_new} action tokens")
+    log(f"{'config':<6} {'params':>8} {'context':>8} {'new tokens':>10} {'no cache ms':>12} {'KV cache ms':>12} {'speed-up':>9}")
+    table = {"tiny": (M.VLAConfig.tiny(vocab_size=2400, D_m=1024), 8, 3),
+             "full": (M.VLAConfig(vocab_size=4096, D_m=2048), 16, 3 if dev.type == "cuda" else 1)}
+    rows = []
+    for name in configs:
+        cfg, hw, reps = table[name]
         model = M.VLA(cfg).to(dev).eval()
         ctx = torch.randint(0, 1000, (16 + 2 * 2 * (hw * hw + 2) + 1 + n_new + 3,), device=dev)  # T, 2 kf x 2 cams, Q, A^1, BOA
         allowed = torch.ones(cfg.vocab_size, dtype=torch.bool, device=dev)
         times = {}
         for cache in (False, True):
             M.greedy_generate(model, ctx, allowed, None, 2, cache)  # warm-up
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             for _ in range(reps):
                 M.greedy_generate(model, ctx, allowed, None, n_new, cache)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             times[cache] = (time.perf_counter() - t0) / reps * 1000
-        print(f"{name:<6} {sum(p.numel() for p in model.parameters()) / 1e6:>7.1f}M {len(ctx):>8} {n_new:>10} "
-              f"{times[False]:>12.0f} {times[True]:>12.0f} {times[False] / times[True]:>8.1f}x")
+        rows.append({"config": name, "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 1),
+                     "context": len(ctx), "new_tokens": n_new, "no_cache_ms": round(times[False], 1),
+                     "kv_cache_ms": round(times[True], 1), "device": str(dev)})
+        log(f"{name:<6} {rows[-1]['params_M']:>7.1f}M {len(ctx):>8} {n_new:>10} "
+            f"{times[False]:>12.0f} {times[True]:>12.0f} {times[False] / times[True]:>8.1f}x")
+    return rows
 
 
 def main(argv=None):
@@ -375,7 +387,8 @@ def main(argv=None):
                         "gripper), linearly embedded (a deviation, README; the paper's policy sees images only)")
     args = P.parse_vla_args(p, argv)
     if args.bench:
-        return bench()
+        bench()
+        return 0
 
     (rank, world, local), device = TR.setup_run(args.seed, args.device)
     try:

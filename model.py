@@ -468,6 +468,14 @@ class VLA(nn.Module):
         self.motion_head = nn.Sequential(nn.Linear(cfg.d, cfg.d), nn.GELU(), nn.Linear(cfg.d, cfg.D_m))  # Sec. 3.3
         self.apply(self._init)
 
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token at sequence length `seq_len` (forward + backward), nanoGPT's
+        `estimate_mfu` estimate (PaLM, App. B): 6N for the weight matmuls plus 12 * layers * d * seq_len
+        for attention's scores and mixing, where N excludes the embedding tables (lookups, not matmuls)."""
+        n = sum(p.numel() for p in self.parameters())
+        n -= self.embed.weight.numel() + (self.grid_embed.weight.numel() if self.grid_embed is not None else 0)
+        return 6 * n + 12 * self.cfg.layers * self.cfg.d * seq_len
+
     @staticmethod
     def _init(m):
         if isinstance(m, (nn.Linear, nn.Embedding)):

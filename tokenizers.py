@@ -536,7 +536,8 @@ def train_vqgan(args):
     eval_frames = torch.stack([eval_view[i] for i in eval_idx.tolist()])         # (n, 3, S, S)
     amp, batches = TR.autocast(device), TR.Batches(loader, device)
     TR.restore_order(state, batches)
-    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.lr * 0.1, args.warmup, "vqgan", step)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.lr * 0.1, args.warmup, "vqgan", step,
+                        minutes=args.minutes)
 
     def checkpoint():
         metrics = evaluate_vqgan(model, eval_frames)
@@ -683,6 +684,9 @@ def main(argv=None):
     s.add_argument("--levels", type=int, nargs="+", default=None, help="FSQ levels (default 8 5 5 5 = 1000 codes)")
     s.add_argument("--codebook-size", type=int, default=None, help="VQ codebook size (default 1024)")
     s.add_argument("--steps", type=int, default=2000, help="optimisation steps")
+    s.add_argument("--minutes", type=TR.in_range(0, open_lo=True), default=None,
+                   help="wall-clock budget: after 20 steps --steps becomes what the measured speed allows in it "
+                        "(the schedule is fitted to it; for time-boxed checks, not with --resume)")
     s.add_argument("--batch-size", type=int, default=16, help="frames per step")
     s.add_argument("--lr", type=float, default=4e-4, help="peak learning rate (cosine to lr/10)")
     s.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")

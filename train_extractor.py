@@ -223,6 +223,9 @@ def parse_args(argv=None):
                         "D_m without the split, as the supervision of Q (appendix Table 4's ablation)")
     # optimisation
     p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
+    p.add_argument("--minutes", type=TR.in_range(0, open_lo=True), default=None,
+                   help="wall-clock budget: after 20 steps --steps becomes what the measured speed allows in it "
+                        "(the schedule is fitted to it; for time-boxed checks, not with --resume)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
     p.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate of the cosine schedule")
@@ -300,7 +303,8 @@ def train(args, model, loader, val, out: Path, config: dict, device):
     step, state = TR.resume(out, model, opt, args.resume, extras)
     amp, batches = TR.autocast(device), TR.Batches(loader, device)
     TR.restore_order(state, batches)
-    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, "extractor", step)
+    loop = TR.TrainLoop(out, opt, args.steps, args.lr, args.min_lr, args.warmup, "extractor", step,
+                        minutes=args.minutes)
 
     def checkpoint():
         metrics = validate(model, *val, out, loop.step)

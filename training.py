@@ -115,6 +115,24 @@ def at_least(n: int):
     return parse
 
 
+def in_range(lo: float, hi: float | None = None, open_lo: bool = False):
+    """An argparse `type` for a real-valued flag in [lo, hi] ((lo, hi] with `open_lo`): a bad value is
+    argparse's usage error."""
+    import argparse
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < lo or (open_lo and value == lo) or (hi is not None and value > hi) or value != value:
+            raise argparse.ArgumentTypeError(f"must be in {'(' if open_lo else '['}{lo}, "
+                                             f"{'inf)' if hi is None else f'{hi}]'}, got {text}")
+        return value
+    parse.__name__ = "number in range"
+    return parse
+
+
 def run_cli(main, argv=None):
     """Run an entry point so that bad input anywhere in it (a DataError, an ArtefactError, a missing file)
     ends as one line and exit status 2, never a traceback."""
@@ -315,6 +333,8 @@ class RunLog:
         ms = 1000 * (now - self.t) / max(1, steps_since)
         self.t = now
         rec = {"step": step, "ms_per_step": round(ms, 1), **{k: float(v) for k, v in metrics.items()}}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():  # this process's peak so far
+            rec["peak_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         with open(self.path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         parts = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
@@ -326,7 +346,8 @@ def setup_run(seed: int, device: str = "auto"):
     -> ((rank, world, local_rank), device)."""
     rank, world, local = setup_distributed()
     seed_everything(seed + rank)
-    dev = torch.device(f"cuda:{local}") if world > 1 and torch.cuda.is_available() else pick_device(device)
+    dev = torch.device(f"cuda:{local % torch.cuda.device_count()}") if world > 1 and torch.cuda.is_available() \
+        else pick_device(device)
     return (rank, world, local), dev
 
 
@@ -337,9 +358,12 @@ def setup_distributed():
     if world == 1:
         return 0, 1, 0
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus:
+        torch.cuda.set_device(local % gpus)
+    # NCCL refuses two ranks on one GPU ("Duplicate GPU detected"): more processes than GPUs (the one-GPU
+    # DDP check of experiments/gpu_check.py) share the devices over gloo, which reduces CUDA tensors too.
+    dist.init_process_group("nccl" if gpus >= world else "gloo")
     return dist.get_rank(), world, local
 
 
@@ -428,11 +452,15 @@ class TrainLoop:
     docstring shows the loop). `show=False` (DDP ranks > 0) silences the bar and the log lines."""
 
     def __init__(self, out, opt, total: int, lr: float, min_lr: float, warmup: int, desc: str, step: int = 0,
-                 show: bool = True, stop_after: int | None = None):
+                 show: bool = True, stop_after: int | None = None, minutes: float | None = None):
         """`stop_after`: end this invocation (with a checkpoint: `due` is true there) after that many steps;
-        the schedule still spans `total`, and --resume continues (a time-boxed session)."""
+        the schedule still spans `total`, and --resume continues (a time-boxed session).
+        `minutes`: fit the run to a wall-clock budget — after PROBE steps the total becomes the steps the
+        measured speed allows in the budget (never more than `total`), so the warm-up + cosine schedule
+        still ends at its floor and the last step still checkpoints (experiments/gpu_check.py)."""
         self.opt, self.total, self.step, self.show = opt, total, step, show
         self.stop_at = min(total, step + stop_after) if stop_after else total
+        self.budget = (minutes * 60, time.perf_counter(), step) if minutes else None
         self.schedule = (lr, min_lr, warmup)
         self.lr, self.since = lr, 0
         self.runlog = RunLog(out) if show else None
@@ -447,10 +475,24 @@ class TrainLoop:
             group["lr"] = self.lr
         return True
 
+    PROBE = 20  # steps timed before a --minutes budget sets the total
+
     def advance(self):
         self.step += 1
         self.since += 1
         self.bar.update(1)
+        if self.budget and self.step - self.budget[2] == self.PROBE:
+            seconds, t0, first = self.budget
+            elapsed = time.perf_counter() - t0
+            fit = self.step + int((seconds - elapsed) * self.PROBE / elapsed)
+            if fit < self.total:
+                self.total = max(self.step, fit)
+                self.stop_at = min(self.stop_at, self.total)
+                self.bar.total = self.total
+                if self.show:
+                    print(f"budget {seconds / 60:g} min: {self.PROBE} steps took {elapsed:.1f} s, so this run ends "
+                          f"at step {self.total} (schedule fitted to it)", flush=True)
+            self.budget = None
 
     def due(self, every: int) -> bool:
         """Every `every` steps, and at the last one (of the run, or of this invocation)."""
