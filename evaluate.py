@@ -241,8 +241,6 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
         else:
             import multiprocessing as mp
             from concurrent.futures import as_completed
-            from envs.common import render_threads
-            render_threads(workers)
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                      initargs=(policy_dir, replan, threads, history, decoding)) as ex:
                 for f in as_completed([ex.submit(run_episode, j) for j in todo]):

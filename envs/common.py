@@ -229,22 +229,9 @@ class _Inline:
         return False
 
 
-def render_threads(workers: int) -> None:
-    """Share the cores out among `workers` rendering processes: llvmpipe (MuJoCo's EGL on a CPU) starts one
-    render thread per core in every process unless LP_NUM_THREADS says otherwise, so two workers on the
-    2-core CPU ran four. Measured on real LIBERO (libero_object, 128² cameras, `python -m envs.libero bench`):
-    one process 0.155 s per step; two side by side with LP_NUM_THREADS=1 0.175 s each (1.8x the throughput).
-    Set before the pool spawns, so every worker inherits it; an LP_NUM_THREADS already set is kept."""
-    if workers > 1:
-        os.environ.setdefault("LP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-
-
 def executor(workers: int):
     """A spawn-context process pool (each worker builds its own simulator), or in-process for workers <= 1."""
-    if workers <= 1:
-        return _Inline()
-    render_threads(workers)
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    return _Inline() if workers <= 1 else ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
 
 
 def add_task_args(p, suite_default: str, suite_help: str):
