@@ -33,6 +33,7 @@ and UniVLA train on); a leading upper-case scene prefix of libero_10/libero_90 n
 Commands:
     python data.py inspect PATH            # summary of a download (root, suite folder or file)
     python data.py stats PATH --out FILE   # normalisation statistics (1st/99th percentiles) as JSON
+    python data.py subset PATH --out DIR --demos-per-task N   # the first N demos of every task file
     python data.py bench [PATH]            # sample-view throughput (synthetic data if no PATH)
 """
 from __future__ import annotations
@@ -705,6 +706,40 @@ def bench(path=None, image_size=128, batch_size=8, batches=20, workers=(0, 2)):
         tmp.cleanup()
 
 
+def subset(src, out, demos_per_task: int) -> list[Path]:
+    """The first `demos_per_task` demos (demo_0, demo_1, ... in index order) of every task file under
+    `src` -> the same layout under `out` (a data-scaling study trains on nested subsets of one generation).
+    Groups are copied as they are (images, states, attributes); `num_demos`/`total` are recounted."""
+    src, out = Path(src), Path(out)
+    files, written = find_task_files(src), []
+    for f in files:
+        dst = out / (f.relative_to(src) if src.is_dir() else f.name)
+        if dst.exists():
+            raise DataError(f"{dst} exists; subset never overwrites (choose another OUT)")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            with h5py.File(f, "r") as a, h5py.File(tmp, "w") as b:
+                names = sorted((k for k in a["data"] if k.startswith("demo_")), key=lambda k: int(k[5:]))
+                if len(names) < demos_per_task:
+                    raise DataError(f"{f}: {len(names)} demos, fewer than the {demos_per_task} asked for")
+                g = b.create_group("data")
+                for k, v in a["data"].attrs.items():
+                    g.attrs[k] = v
+                for k in names[:demos_per_task]:
+                    a.copy(a["data"][k], g, name=k)
+                g.attrs["num_demos"] = demos_per_task
+                g.attrs["total"] = sum(int(len(g[k]["actions"])) for k in names[:demos_per_task])
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dst)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        written.append(dst)
+    return written
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="LIBERO-format data tools (see the module docstring).")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -713,6 +748,10 @@ def main(argv=None):
     s = sub.add_parser("stats", help="write normalisation statistics (1st/99th percentiles) as JSON")
     s.add_argument("path", help="training data (root, suite folder or file)")
     s.add_argument("--out", required=True, help="output JSON file, e.g. runs/tokenizers/stats.json")
+    s = sub.add_parser("subset", help="copy the first N demos of every task file (a data-scaling study)")
+    s.add_argument("path", help="LIBERO-format data (root, suite folder or file)")
+    s.add_argument("--out", required=True, help="new folder (same layout); existing files are never overwritten")
+    s.add_argument("--demos-per-task", type=int, required=True, help="demos kept per task file (the first N)")
     s = sub.add_parser("bench", help="throughput of the three sample views (samples/s)")
     s.add_argument("path", nargs="?", default=None, help="data to read (default: synthetic data in a temp dir)")
     s.add_argument("--image-size", type=int, default=128, help="square resolution of served images")
@@ -726,6 +765,11 @@ def main(argv=None):
         elif args.cmd == "stats":
             out = save_stats(compute_stats(LiberoData(args.path, progress=True)), args.out)
             print(f"wrote {out}")
+        elif args.cmd == "subset":
+            if args.demos_per_task < 1:
+                p.error("--demos-per-task must be at least 1")
+            files = subset(args.path, args.out, args.demos_per_task)
+            print(f"wrote {len(files)} task files with {args.demos_per_task} demos each to {args.out}")
         elif args.cmd == "bench":
             bench(args.path, args.image_size, args.batch_size, args.batches, args.workers)
     except DataError as e:

@@ -11,24 +11,32 @@
 # task's demo file, a trained stage and finished episodes are kept, so re-running continues where it stopped.
 #   bash experiments/libero_cpu.sh libero_object              # generation, training, validation
 #   TEST=1 bash experiments/libero_cpu.sh libero_object       # + the official init states 0-9, once
+#   SUBSET=20 bash experiments/libero_cpu.sh libero_object    # the same recipe on the first 20 demos per task
+#                                                             # of the same generation (data scaling), own runs
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST.
+#   WORKERS (2), TEST, SUBSET.
 set -euo pipefail
+{ # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
 source experiments/common.sh
 SUITE="${1:-${SUITE:-libero_object}}"   # libero_spatial | libero_object | libero_goal | libero_10
 NAME="libero_cpu_${SUITE#libero_}"
 DEMOS="${DEMOS:-50}"; VAL_TRIALS="${VAL_TRIALS:-5}"; TRIALS="${TRIALS:-10}"; SEEDS="${SEEDS:-1}"
 WORKERS="${WORKERS:-2}"
-DATA="${DATA:-data/${SUITE}_gen$DEMOS}"; RUNS="${RUNS:-runs/$NAME}"
+GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
+if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
+RUNS="${RUNS:-runs/$NAME}"
 read -ra VLA <<< "${VLA_FLAGS:---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS:---proprio}"
 stamp() { run date -u +"%F %T stage: $1"; }   # the log's wall times per stage come from these lines
 
 # 1. demonstrations from training placements (never an evaluation state); a finished task's file is kept
 stamp generation
-done_ "$DATA/libero_sim_report.json" || run python -m envs.libero generate --suite "$SUITE" \
-    --demos-per-task "$DEMOS" --out "$DATA" --workers "$WORKERS"
+done_ "$GEN/libero_sim_report.json" || run python -m envs.libero generate --suite "$SUITE" \
+    --demos-per-task "$DEMOS" --out "$GEN" --workers "$WORKERS"
+if [ -n "${SUBSET:-}" ]; then   # nested subsets of one generation: only the number of demos differs
+  done_ "$DATA" || run python data.py subset "$GEN" --out "$DATA" --demos-per-task "$SUBSET"
+fi
 # 2. tokenizers, VQGAN + keyframe cache, extractor + z_m exports (common.sh)
 stamp artefacts
 artefacts "$DATA" "$RUNS" "${VQGAN_STEPS:-1500}" "${EXTRACTOR_STEPS:-800}"
@@ -51,7 +59,7 @@ for seed in $SEEDS; do
   evaluate "$out" val "$VAL_TRIALS"
   if [ "${TEST:-0}" = 1 ]; then stamp "test seed $seed"; evaluate "$out" test "$TRIALS"; fi
 done
-if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states
+if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
   stamp "zero-action baseline"
   run mkdir -p "$RUNS/zero"
   run python evaluate.py --policy zero --env libero --suite "$SUITE" --trials "$TRIALS" --init-states test \
@@ -59,3 +67,5 @@ if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official 
   keep "$RUNS/zero/eval_test/eval_info.json" zero_test
 fi
 stamp done
+exit
+}

@@ -172,6 +172,32 @@ def test_inspect_cli(synthetic_root, tmp_path):
     assert r.returncode == 2 and "cut_demo.hdf5" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_subset_keeps_the_first_demos_of_every_task(synthetic_root, tmp_path):
+    """data.py subset: the first N demos of each file, the layout kept, the same arrays; never overwrites."""
+    run = lambda *a: subprocess.run([sys.executable, str(REPO / "data.py"), "subset", *map(str, a)],
+                                    capture_output=True, text=True, timeout=120)
+    out = tmp_path / "sub"
+    r = run(synthetic_root, "--out", out, "--demos-per-task", 2)
+    assert r.returncode == 0, r.stderr
+    full, sub = data.LiberoData(synthetic_root), data.LiberoData(out)
+    assert len(sub) == 8 and len(full) == 12 and sub.instructions == full.instructions
+    assert [p.relative_to(out) for p in data.find_task_files(out)] == \
+        [p.relative_to(synthetic_root) for p in data.find_task_files(synthetic_root)]
+    for f in data.find_task_files(out):
+        with h5py.File(f) as a, h5py.File(synthetic_root / f.relative_to(out)) as b:
+            assert sorted(a["data"]) == ["demo_0", "demo_1"] and a["data"].attrs["num_demos"] == 2
+            assert a["data"].attrs["total"] == len(a["data/demo_0/actions"]) + len(a["data/demo_1/actions"])
+            for k in ("demo_0", "demo_1"):
+                assert np.array_equal(a[f"data/{k}/obs/agentview_rgb"][:], b[f"data/{k}/obs/agentview_rgb"][:])
+                assert np.array_equal(a[f"data/{k}/actions"][:], b[f"data/{k}/actions"][:])
+    before = data.find_task_files(out)[0].read_bytes()
+    r = run(synthetic_root, "--out", out, "--demos-per-task", 1)
+    assert r.returncode == 2 and "exists" in r.stderr and "Traceback" not in r.stderr
+    assert data.find_task_files(out)[0].read_bytes() == before
+    r = run(synthetic_root, "--out", tmp_path / "more", "--demos-per-task", 4)
+    assert r.returncode == 2 and "fewer than the 4" in r.stderr
+
+
 # ---------------------------------------------------------------- normalisation
 
 def test_normalisation_round_trip(synthetic_root, tmp_path):
