@@ -79,11 +79,12 @@ def _init_worker(policy_dir, replan, threads, history=None, decoding="free"):
 
 def torch_threads(workers: int) -> int:
     """Torch threads per episode process: this evaluation's thread budget — OMP_NUM_THREADS when set, else
-    every core — shared out among the workers (at least one each). Taking OMP_NUM_THREADS per worker
+    the cores idle at the start (training.free_cores) — shared out among the workers (at least one each). Taking OMP_NUM_THREADS per worker
     instead oversubscribes: on the 2-core CPU a 230-step episode took ~38 s with two 2-thread processes
     and 5.8 s with one thread each (docs/benchmark.md, oversubscription)."""
+    import training as TR
     env = os.environ.get("OMP_NUM_THREADS", "")
-    budget = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 2)
+    budget = int(env) if env.isdigit() and int(env) > 0 else TR.free_cores()
     return max(1, budget // max(1, workers))
 
 

@@ -49,16 +49,37 @@ def loader_workers(workers: int | None, device: torch.device) -> int:
     workers = (0 if device.type == "cpu" else 4) if workers is None else workers
     if device.type == "cpu":
         if "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) - workers))
+            torch.set_num_threads(max(1, free_cores() - workers))
         print(threads_line(torch.get_num_threads()), flush=True)
     return workers
+
+
+def free_cores(sample_s: float = 0.5) -> int:
+    """The cores idle right now: the idle share of /proc/stat's CPU time over `sample_s`, times the core
+    count (at least 1; every core where /proc/stat is unreadable). A run that starts beside a busy process
+    takes the cores it leaves instead of contending for all of them (experiments/load_bench.py: a training
+    step beside a competitor on every core cost 3.6x, on the cores it left 1.5x)."""
+    cores = os.cpu_count() or 1
+
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)  # idle + iowait, all
+
+    try:
+        i0, t0 = snap()
+        time.sleep(sample_s)
+        i1, t1 = snap()
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, round(cores * (i1 - i0) / max(1, t1 - t0))))
 
 
 def threads_line(threads: int, per: str = "") -> str:
     """The one line a CPU run starts with: how many intra-op threads it uses, the machine's load, how to change it."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"torch: {threads} intra-op thread(s){per} on {os.cpu_count()} cores (load {load:.1f}); set "
-            f"OMP_NUM_THREADS to change it (two runs side by side: give each half the cores)")
+    return (f"torch: {threads} intra-op thread(s){per} on {os.cpu_count()} cores (load {load:.1f}; the cores "
+            f"idle at start unless OMP_NUM_THREADS is set); set OMP_NUM_THREADS to change it")
 
 
 def seed_everything(seed: int):

@@ -5,7 +5,9 @@
 Times forward + backward + AdamW steps of a small VLA (the tiny config at --width) in this process:
 alone with every core, then beside a competing process that runs the same loop, once with every core
 in both (what two default runs do) and once with the cores split between them (OMP_NUM_THREADS=cores/2,
-what `training.threads_line` advises). Prints ms per step and the ratio to the step alone.
+what `training.threads_line` advises), and once with this run on the cores `training.free_cores` finds
+idle beside a competitor on every core (what a run does by default when OMP_NUM_THREADS is unset). Prints
+ms per step and the ratio to the step alone.
 """
 from __future__ import annotations
 
@@ -57,8 +59,10 @@ def main(argv=None):
             step_ms(args.steps, args.width, args.child)
     cores = os.cpu_count() or 1
     half = max(1, cores // 2)
+    # "free": this run's threads are what training.free_cores() sees once the competitor runs (the default)
     rows = [("alone, every core", cores, None), ("beside a competitor, both every core", cores, cores),
-             ("beside a competitor, cores split", half, half)]
+            ("beside a competitor, cores split", half, half),
+            ("beside a competitor on every core, this run on the free cores", "free", cores)]
     results = []
     for label, mine, theirs in rows:
         child = None
@@ -67,6 +71,9 @@ def main(argv=None):
             child = subprocess.Popen([sys.executable, __file__, "--steps", str(args.steps), "--width", str(args.width),
                                       "--child", str(theirs)], env=env, stdout=subprocess.DEVNULL)
             time.sleep(5)   # let it reach its loop
+        if mine == "free":
+            import training as TR
+            mine = TR.free_cores()
         try:
             results.append((label, mine, step_ms(args.steps, args.width, mine)))
         finally:
@@ -74,9 +81,9 @@ def main(argv=None):
                 child.kill()
                 child.wait()
     base = results[0][2]
-    print(f"{'setting':40s} {'threads':>7s} {'ms/step':>9s} {'vs alone':>9s}")
+    print(f"{'setting':62s} {'threads':>7s} {'ms/step':>9s} {'vs alone':>9s}")
     for label, threads, ms in results:
-        print(f"{label:40s} {threads:7d} {ms:9.1f} {ms / base:8.2f}x")
+        print(f"{label:62s} {threads:7d} {ms:9.1f} {ms / base:8.2f}x")
 
 
 if __name__ == "__main__":

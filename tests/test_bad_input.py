@@ -3,12 +3,16 @@ or the flag, no traceback, and every file that was there before left as it was (
 
 Every case runs the real command line in a child process (what a user sees), ~3-5 s each."""
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+import training as TR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -224,3 +228,18 @@ def test_a_stopped_or_killed_run_resumes_to_the_same_weights(artifacts, tmp_path
         assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
         a, b = _weights(tmp_path / "full"), _weights(tmp_path / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_run_takes_the_cores_a_busy_process_leaves():
+    """training.free_cores: with one core spun by another process, at most cores - 1 are reported idle (what
+    a stage's default thread count then takes), and never fewer than 1."""
+    cores = os.cpu_count() or 1
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        busy = TR.free_cores()
+    finally:
+        spin.kill()
+        spin.wait()
+    assert 1 <= busy <= max(1, cores - 1)
+    assert "idle at start" in TR.threads_line(busy)
