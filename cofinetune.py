@@ -374,9 +374,9 @@ def main(argv=None):
                    "print decode latency with/without KV cache and exit")
     g = p.add_argument_group("co-fine-tuning, Eq. (3), and ablations")
     g.add_argument("--init-from", default="runs/pretrain", help="pre-trained VLA run, or 'none' (w/o pre-training)")
-    g.add_argument("--N", type=int, default=2, help="keyframes / action chunks per window (LIBERO: 2)")
-    g.add_argument("--lambda1", type=float, default=0.1, help="weight of the motion MSE (0 removes the term)")
-    g.add_argument("--lambda2", type=float, default=0.01, help="weight of the keyframe CE (0 removes the term)")
+    g.add_argument("--N", type=TR.at_least(1), default=2, help="keyframes / action chunks per window (LIBERO: 2)")
+    g.add_argument("--lambda1", type=TR.in_range(0), default=0.1, help="weight of the motion MSE (0 removes the term)")
+    g.add_argument("--lambda2", type=TR.in_range(0), default=0.01, help="weight of the keyframe CE (0 removes the term)")
     g.add_argument("--q-every-keyframe", action="store_true", help="a Q after every keyframe (summary's variant)")
     g.add_argument("--motion-span", choices=("window", "clip"), default="window",
                    help="Q's target z_m(V_{1:f}): window = f frames over the N·l_a steps the window covers (Eq. 3, "

@@ -380,7 +380,7 @@ def main(argv=None):
                    help="previous keyframes (with their chunks) kept in the policy's context (default N-1, the "
                         "training windows' layout; 0 = the current keyframe only)")
     p.add_argument("--max-steps", type=TR.at_least(1), default=None, help="override the suite's step budget (quick checks only)")
-    p.add_argument("--perturb", type=float, default=0.0,
+    p.add_argument("--perturb", type=TR.in_range(0), default=0.0,
                    help="robustness check, not LIBERO's protocol: add bursts of pushes of up to this many action "
                         "units per position axis to the executed actions (envs.mini.Disturbance, as `python -m envs.mini generate "
                         "--perturb`; seeded per task and trial); 0 = off")

@@ -165,16 +165,16 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g = p.add_argument_group("optimisation (UniVLA's settings, SPEC §1)")
     g.add_argument("--steps", type=int, default=steps, help=f"optimisation steps (paper: {steps})")
     g.add_argument("--batch-size", type=int, default=32, help=batch_help)
-    g.add_argument("--lr", type=float, default=None, help="peak AdamW lr (default 8e-5; tiny 1e-3)")
-    g.add_argument("--min-lr", type=float, default=5e-6, help="cosine floor")
-    g.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
-    g.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
-    g.add_argument("--grad-clip", type=float, default=5.0, help="gradient-norm clip")
+    g.add_argument("--lr", type=TR.in_range(0, open_lo=True), default=None, help="peak AdamW lr (default 8e-5; tiny 1e-3)")
+    g.add_argument("--min-lr", type=TR.in_range(0), default=5e-6, help="cosine floor")
+    g.add_argument("--warmup", type=TR.at_least(0), default=50, help="linear warm-up steps")
+    g.add_argument("--weight-decay", type=TR.in_range(0), default=0.1, help="AdamW weight decay")
+    g.add_argument("--grad-clip", type=TR.in_range(0, open_lo=True), default=5.0, help="gradient-norm clip")
     g.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per optimiser step: the effective batch is batch-size x grad-accum x "
                         "processes (the paper's 256 / 128 on one GPU)")
-    g.add_argument("--stride", type=int, default=1, help="step between window starts (1 = every window)")
-    g.add_argument("--ema", type=float, default=0.0,
+    g.add_argument("--stride", type=TR.at_least(1), default=1, help="step between window starts (1 = every window)")
+    g.add_argument("--ema", type=TR.in_range(0, 1), default=0.0,
                    help="not in the paper: export an exponential moving average of the weights with this "
                         "per-step decay (e.g. 0.999) as model.safetensors; 0 = off (the paper's setting)")
     g = p.add_argument_group("run")

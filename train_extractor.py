@@ -222,17 +222,17 @@ def parse_args(argv=None):
                    help="split: structure z_s + motion z_m (paper); plain: one video-VAE latent of the same size "
                         "D_m without the split, as the supervision of Q (appendix Table 4's ablation)")
     # optimisation
-    p.add_argument("--steps", type=int, default=3000, help="optimisation steps")
+    p.add_argument("--steps", type=TR.at_least(1), default=3000, help="optimisation steps")
     p.add_argument("--minutes", type=TR.in_range(0, open_lo=True), default=None,
                    help="wall-clock budget: after 20 steps --steps becomes what the measured speed allows in it "
                         "(the schedule is fitted to it; for time-boxed checks, not with --resume)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
+    p.add_argument("--lr", type=TR.in_range(0, open_lo=True), default=1e-3, help="peak AdamW learning rate")
     p.add_argument("--min-lr", type=float, default=1e-4, help="final learning rate of the cosine schedule")
     p.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay")
-    p.add_argument("--kl-weight", type=float, default=1e-6, help="lambda_KL of Eq. (1)")
-    p.add_argument("--gan-weight", type=float, default=0.0, help="lambda_GAN of Eq. (1): per-frame PatchGAN hinge (0 = off)")
+    p.add_argument("--weight-decay", type=TR.in_range(0), default=0.01, help="AdamW weight decay")
+    p.add_argument("--kl-weight", type=TR.in_range(0), default=1e-6, help="lambda_KL of Eq. (1)")
+    p.add_argument("--gan-weight", type=TR.in_range(0), default=0.0, help="lambda_GAN of Eq. (1): per-frame PatchGAN hinge (0 = off)")
     p.add_argument("--gan-start", type=int, default=0, help="step at which the GAN term starts")
     # run
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")

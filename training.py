@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from envs.common import at_least, in_range  # noqa: F401  argparse types, shared with the torch-free env CLIs
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """cuda -> mps -> cpu unless told."""
@@ -118,40 +120,6 @@ def fail(message) -> None:
     """How an entry point stops on bad input: one line `error: ...` on stderr, exit status 2 (argparse's)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(2)
-
-
-def at_least(n: int):
-    """An argparse `type` for an integer flag that must be >= n: a bad value is argparse's usage error."""
-    import argparse
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < n:
-            raise argparse.ArgumentTypeError(f"must be >= {n}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {n}"
-    return parse
-
-
-def in_range(lo: float, hi: float | None = None, open_lo: bool = False):
-    """An argparse `type` for a real-valued flag in [lo, hi] ((lo, hi] with `open_lo`): a bad value is
-    argparse's usage error."""
-    import argparse
-
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < lo or (open_lo and value == lo) or (hi is not None and value > hi) or value != value:
-            raise argparse.ArgumentTypeError(f"must be in {'(' if open_lo else '['}{lo}, "
-                                             f"{'inf)' if hi is None else f'{hi}]'}, got {text}")
-        return value
-    parse.__name__ = "number in range"
-    return parse
 
 
 def run_cli(main, argv=None):

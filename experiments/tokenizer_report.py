@@ -20,6 +20,7 @@ import torch  # noqa: E402
 
 import data as D  # noqa: E402
 import tokenizers as TK  # noqa: E402
+import training as TR  # noqa: E402
 
 
 def fast_report_rows(fast: TK.FASTTokenizer, chunks: np.ndarray, stats) -> dict:
@@ -85,16 +86,12 @@ def main(argv=None):
     p.add_argument("--tokenizers", default="runs/tokenizers", help="output directory of `tokenizers.py fit`")
     p.add_argument("--vqgan", default=None, help="VQGAN run directory (optional)")
     p.add_argument("--scales", type=float, nargs="*", default=[], help="also refit FAST at these scales and compare")
-    p.add_argument("--action-vocab", type=int, default=1024, help="vocabulary for the --scales refits")
-    p.add_argument("--eval-frames", type=int, default=512, help="held-out frames for the VQGAN figures")
+    p.add_argument("--action-vocab", type=TR.at_least(2), default=1024, help="vocabulary for the --scales refits")
+    p.add_argument("--eval-frames", type=TR.at_least(1), default=512, help="held-out frames for the VQGAN figures")
     args = p.parse_args(argv)
-    try:
-        report(args)
-    except (D.DataError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    report(args)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(TR.run_cli(main))

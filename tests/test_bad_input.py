@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import training as TR
@@ -149,11 +150,85 @@ def case_fit_missing_data(policy, tmp_path):
             str(tmp_path / "no_data"))
 
 
+def _wrong_shape_data(tmp_path) -> Path:
+    """A task file whose demo_1 has 6-D actions (LIBERO's are 7-D): what each stage must name."""
+    import h5py
+    from conftest import write_raw
+    path = tmp_path / "bad_data" / "libero_spatial" / "pick_up_the_black_bowl_demo.hdf5"
+    write_raw(path, lengths=(12, 9))
+    with h5py.File(path, "a") as f:
+        del f["data/demo_1/actions"]
+        f["data/demo_1"].create_dataset("actions", data=np.zeros((9, 6)))
+    return path.parent.parent
+
+
+WRONG_SHAPE = "demo 'demo_1', key 'actions'"
+
+
+def case_vqgan_wrong_shape_data(policy, tmp_path):
+    d = _wrong_shape_data(tmp_path)
+    return (["tokenizers.py", "train-vqgan", "--data", str(d), "--tiny", "--steps", "1", "--out", str(tmp_path / "vq")],
+            [d], WRONG_SHAPE)
+
+
+def case_extractor_wrong_shape_data(policy, tmp_path):
+    d = _wrong_shape_data(tmp_path)
+    return (["train_extractor.py", "--data", str(d), "--tiny", "--steps", "1", "--out", str(tmp_path / "ex")],
+            [d], WRONG_SHAPE)
+
+
+def case_fit_wrong_shape_data(policy, tmp_path):
+    d = _wrong_shape_data(tmp_path)
+    return ["tokenizers.py", "fit", "--data", str(d), "--out", str(tmp_path / "tok")], [d], WRONG_SHAPE
+
+
+def case_pretrain_wrong_shape_data(policy, tmp_path):
+    d = _wrong_shape_data(tmp_path)
+    art = list(policy[1])
+    art[art.index("--data") + 1] = str(d)
+    return ["pretrain_vla.py", *art, "--tiny", "--steps", "1", "--out", str(tmp_path / "pre")], [d], WRONG_SHAPE
+
+
+def case_tokenizer_report_truncated_vqgan(policy, tmp_path):
+    vq = _copy_dir(policy[2].vqgan, tmp_path, "vqgan")
+    _truncate(vq / "model.safetensors")
+    return (["experiments/tokenizer_report.py", "--data", str(policy[2].data), "--tokenizers", str(policy[2].tokenizers),
+             "--vqgan", str(vq)], [vq], f"{vq / 'model.safetensors'}: unreadable weights")
+
+
+def case_generate_zero_demos(policy, tmp_path):
+    return (["-m", "envs.mini", "generate", "--suite", "mini_goal", "--demos-per-task", "0", "--out", str(tmp_path / "g")],
+            [], "argument --demos-per-task: must be >= 1, got 0")
+
+
+def case_negative_perturb(policy, tmp_path):
+    return (["evaluate.py", "--policy", "zero", "--suite", "mini_goal", "--perturb", "-0.5", "--out", str(tmp_path)],
+            [], "argument --perturb: must be in [0, inf), got -0.5")
+
+
+def case_ema_out_of_range(policy, tmp_path):
+    return (["cofinetune.py", *policy[1], "--tiny", "--ema", "1.5", "--out", str(tmp_path / "c")], [],
+            "argument --ema: must be in [0, 1], got 1.5")
+
+
+def case_negative_motion_weight(policy, tmp_path):
+    return (["cofinetune.py", *policy[1], "--tiny", "--lambda1", "-1", "--out", str(tmp_path / "c")], [],
+            "argument --lambda1: must be in [0, inf), got -1")
+
+
+def case_vqgan_zero_lr(policy, tmp_path):
+    return (["tokenizers.py", "train-vqgan", "--data", str(policy[2].data), "--tiny", "--lr", "0",
+             "--out", str(tmp_path / "vq")], [], "argument --lr: must be in (0, inf), got 0")
+
+
 CASES = [case_truncated_weights, case_config_not_json, case_missing_policy, case_truncated_vqgan_inside_policy,
          case_negative_trials, case_zero_workers, case_earlier_evaluation, case_truncated_init_from,
          case_truncated_resume_state, case_missing_data, case_cache_with_truncated_vqgan,
          case_export_with_truncated_extractor, case_extractor_config_not_json, case_pretrain_zero_steps,
-         case_fit_missing_data]
+         case_fit_missing_data, case_vqgan_wrong_shape_data, case_extractor_wrong_shape_data,
+         case_fit_wrong_shape_data, case_pretrain_wrong_shape_data, case_tokenizer_report_truncated_vqgan,
+         case_generate_zero_demos, case_negative_perturb, case_ema_out_of_range, case_negative_motion_weight,
+         case_vqgan_zero_lr]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])

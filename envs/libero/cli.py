@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.common import (CONTROL_HZ, add_task_args, executor, generation_summary, print_table, record_demo,
+from envs.common import (CONTROL_HZ, add_task_args, at_least, executor, generation_summary, print_table, record_demo,
                          select_tasks, task_row, write_report)
 from envs.libero.env import (STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
                              train_seed)
@@ -257,17 +257,17 @@ def main(argv=None):
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="scripted-expert demonstrations in LIBERO's HDF5 layout")
     _expert_task_args(g, suite_help)
-    g.add_argument("--demos-per-task", type=int, default=2, help="successful demos to keep per task")
+    g.add_argument("--demos-per-task", type=at_least(1), default=2, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
     g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
-    g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
-    g.add_argument("--workers", type=int, default=1, help="tasks generated in parallel, one process each")
+    g.add_argument("--camera-size", type=at_least(8), default=128, help="image height = width in pixels")
+    g.add_argument("--workers", type=at_least(1), default=1, help="tasks generated in parallel, one process each")
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
     _expert_task_args(s, suite_help)
-    s.add_argument("--inits", type=int, default=10, help="init states 0..N-1 per task")
+    s.add_argument("--inits", type=at_least(1), default=10, help="init states 0..N-1 per task")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
-    s.add_argument("--workers", type=int, default=1, help="tasks measured in parallel, one process each")
+    s.add_argument("--workers", type=at_least(1), default=1, help="tasks measured in parallel, one process each")
     s.add_argument("--report", default=None, help="also write the per-task rows to this JSON file")
     b = sub.add_parser("bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="env construction / reset / step cost")

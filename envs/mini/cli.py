@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from envs.common import (BAR_INTERVAL, CONTROL_HZ, NUM_INIT_STATES, add_task_args, contact_sheet, executor,
+from envs.common import (BAR_INTERVAL, CONTROL_HZ, NUM_INIT_STATES, add_task_args, at_least, in_range, contact_sheet, executor,
                          generation_summary, print_table, select_tasks, task_row, write_report)
 from envs.mini.env import MiniEnv
 from envs.mini.expert import EXPERT_NOISE, rollout_expert, scripted_expert
@@ -207,24 +207,24 @@ def main(argv=None):
 
     g = sub.add_parser("generate", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="write expert demonstrations in LIBERO's HDF5 layout")
     add_task_args(g, "all", suite_help)
-    g.add_argument("--demos-per-task", type=int, default=50, help="successful demos to keep per task")
+    g.add_argument("--demos-per-task", type=at_least(1), default=50, help="successful demos to keep per task")
     g.add_argument("--out", required=True, help="output root; files go to OUT/<suite>/<task_name>_demo.hdf5")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
+    g.add_argument("--workers", type=at_least(1), default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     g.add_argument("--seed", type=int, default=0, help="expert noise seed (init states are fixed per task)")
-    g.add_argument("--camera-size", type=int, default=128, help="image height = width in pixels")
-    g.add_argument("--noise", type=float, default=EXPERT_NOISE,
+    g.add_argument("--camera-size", type=at_least(8), default=128, help="image height = width in pixels")
+    g.add_argument("--noise", type=in_range(0), default=EXPERT_NOISE,
                    help="std of the Gaussian noise on the expert's position actions (recorded as executed)")
     perturb_help = ("execute the expert's actions with bursts of pushes of up to this many action units per "
                     "position axis (2-6 steps, ~4%% of steps start one) and record the expert's own actions: "
                     "demos then show corrections (DART); 0 = off")
-    g.add_argument("--perturb", type=float, default=0.0, help=perturb_help)
+    g.add_argument("--perturb", type=in_range(0), default=0.0, help=perturb_help)
 
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="measure expert success per task (no rendering)")
     add_task_args(s, "all", suite_help)
-    s.add_argument("--inits", type=int, default=50, help="init states 0..N-1 per task")
-    s.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
+    s.add_argument("--inits", type=at_least(1), default=50, help="init states 0..N-1 per task")
+    s.add_argument("--workers", type=at_least(1), default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
-    s.add_argument("--perturb", type=float, default=0.0, help=perturb_help)
+    s.add_argument("--perturb", type=in_range(0), default=0.0, help=perturb_help)
 
     v = sub.add_parser("show", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="GIF of an expert rollout, both cameras side by side")
     v.add_argument("--suite", required=True, help=suite_help.replace(", or all", ""))
