@@ -266,8 +266,28 @@ def test_an_unwritable_output_folder_is_named_before_training(artifacts, tmp_pat
 # ----------------------------------------------------------------------------------------------
 # Faults: a training run stopped or killed anywhere resumes onto the uninterrupted run's trajectory
 
-def _pretrain(artifacts, out, *extra):
-    cmd = [sys.executable, "pretrain_vla.py", "--data", str(artifacts.data), "--tokenizers", str(artifacts.tokenizers),
+# the child of the mid-write arm: torch.save writes half of the second checkpoint's train_state.pt, then the
+# process SIGKILLs itself (as a kill landing inside the write would leave it)
+KILL_IN_WRITE = """
+import io, os, runpy, signal, sys
+import torch
+real, calls = torch.save, []
+def save(obj, f, *a, **k):
+    calls.append(f)
+    if len(calls) == 2:
+        buf = io.BytesIO()
+        real(obj, buf)
+        open(f, "wb").write(buf.getvalue()[: len(buf.getvalue()) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(obj, f, *a, **k)
+torch.save = save
+sys.argv = sys.argv[1:]
+runpy.run_path("pretrain_vla.py", run_name="__main__")
+"""
+
+
+def _pretrain(artifacts, out, *extra, kill_in_write=False):
+    cmd = [sys.executable, *(["-c", KILL_IN_WRITE] if kill_in_write else []), "pretrain_vla.py", "--data", str(artifacts.data), "--tokenizers", str(artifacts.tokenizers),
            "--vqgan", str(artifacts.vqgan), "--extractor", str(artifacts.extractor), "--out", str(out), "--tiny",
            "--width", "32", "--layers", "2", "--heads", "2", "--batch-size", "4", "--workers", "0",
            "--log-every", "1", "--ckpt-every", "2", "--steps", "8", "--val-every", "0", *extra]
@@ -282,7 +302,9 @@ def _weights(out):
 def test_a_stopped_or_killed_run_resumes_to_the_same_weights(artifacts, tmp_path):
     """Uninterrupted 8 steps (more than one epoch of the tiny data) vs (a) --stop-after 3, then --resume;
     (b) SIGKILL once the first checkpoint exists (wherever it lands: the resume starts from the last
-    complete checkpoint), then --resume. Both end bit-identical to the uninterrupted run."""
+    complete checkpoint), then --resume; (c) SIGKILL inside the second checkpoint's write (half of
+    train_state.pt written to its temporary file), then --resume from the first. All end bit-identical to the
+    uninterrupted run."""
     import signal
     import time
     import torch
@@ -298,7 +320,11 @@ def test_a_stopped_or_killed_run_resumes_to_the_same_weights(artifacts, tmp_path
         time.sleep(0.01)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
-    for name in ("stop", "kill"):
+    midwrite = _pretrain(artifacts, tmp_path / "midwrite", kill_in_write=True)
+    assert midwrite.wait(timeout=600) == -signal.SIGKILL
+    assert (tmp_path / "midwrite" / ".train_state.pt.tmp").exists()  # the cut write, never renamed into place
+    assert torch.load(tmp_path / "midwrite" / "train_state.pt", weights_only=False)["step"] == 2
+    for name in ("stop", "kill", "midwrite"):
         resumed = _pretrain(artifacts, tmp_path / name, "--resume")
         assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
         a, b = _weights(tmp_path / "full"), _weights(tmp_path / name)
