@@ -193,6 +193,7 @@ def add_vla_args(p, stage: str, steps: int, batch_help: str, bench_help: str):
     g.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    g.add_argument("--force", action="store_true", help="train a new run over the one already in OUT (else refused)")
     g.add_argument("--bench", action="store_true", help=bench_help)
 
 
@@ -213,6 +214,7 @@ def parse_vla_args(p, argv):
     if not args.bench:
         try:   # an unwritable --out or a full disk is named before any data is read
             TR.writable_dir(args.out)
+            TR.fresh_out(args.out, args.resume, args.force)
         except TR.ArtefactError as e:
             TR.fail(e)
     return args

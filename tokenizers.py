@@ -700,6 +700,7 @@ def main(argv=None):
     s.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     s.add_argument("--seed", type=int, default=0, help="random seed")
     s.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt if present")
+    s.add_argument("--force", action="store_true", help="train a new run over the one already in OUT (else refused)")
     s = sub.add_parser("cache", help="encode every frame (both cameras) once; VLA training reads the ids")
     s.add_argument("--data", required=True, help="LIBERO-format data")
     s.add_argument("--vqgan", default="runs/vqgan", help="trained VQGAN run directory")
@@ -709,6 +710,8 @@ def main(argv=None):
     try:
         if args.cmd in ("fit", "train-vqgan"):   # an unwritable --out or a full disk, named before any work
             TR.writable_dir(args.out)
+        if args.cmd == "train-vqgan":
+            TR.fresh_out(args.out, args.resume, args.force)
         if args.cmd == "fit":
             fit(args)
         elif args.cmd == "train-vqgan":

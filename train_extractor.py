@@ -242,6 +242,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", help="auto (cuda -> mps -> cpu), cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    p.add_argument("--force", action="store_true", help="train a new run over the one already in OUT (else refused)")
     p.add_argument("--export-stride", type=int, default=1, help="export z_m for clip starts 0, stride, 2 stride, ...")
     p.add_argument("--export-spans", default="20",
                    help="comma-separated extra clip spans to export besides --span (z_m_span<S>.hdf5); 20 = "
@@ -259,6 +260,8 @@ def parse_args(argv=None):
         p.error(f"--export-spans {args.export_spans}: every span must be >= frames - 1 = {args.frames - 1}")
     try:   # an unwritable --out or a full disk is named before any data is read
         TR.writable_dir(args.out)
+        if not (args.export_only or args.validate_only):
+            TR.fresh_out(args.out, args.resume, args.force)
     except TR.ArtefactError as e:
         TR.fail(e)
     return args

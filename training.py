@@ -309,6 +309,23 @@ def writable_dir(out, min_free_mb: int = 100) -> Path:
     return out
 
 
+def fresh_out(out, resume: bool, force: bool) -> None:
+    """A training run without --resume never replaces another run's weights in the same folder: ArtefactError
+    naming what is there and the two flags that say what to do, unless --force."""
+    out = Path(out)
+    found = [n for n in ("model.safetensors", "train_state.pt") if (out / n).exists()]
+    if found and not resume and not force:
+        step = ""
+        cfg = out / "config.json"
+        if cfg.exists():
+            try:
+                step = f", step {json.loads(cfg.read_text())['step']}"
+            except (ValueError, KeyError, TypeError):
+                pass
+        raise ArtefactError(f"{out} holds an earlier run ({', '.join(found)}{step}); pass --resume to continue it, "
+                            f"--force to train a new one over it, or choose another --out")
+
+
 class RunLog:
     """One console line per log step and the same record appended to log.jsonl."""
 

@@ -86,7 +86,7 @@ def main(argv=None):
             print(f"[ablations] {out} is done, reusing it")
             return
         cmd = [sys.executable, str(REPO / script), *(common + ["--extractor", str(extractor)] if shared else []),
-               "--out", str(out), "--steps", str(steps), *extra]
+               "--out", str(out), "--steps", str(steps), "--resume", *extra]  # an interrupted run continues
         print("[ablations] " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 

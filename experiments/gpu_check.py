@@ -133,7 +133,9 @@ def main(argv=None):
     info = {"date": time.strftime("%Y-%m-%d"), "gpu": gpu, "torch": torch.__version__, "size": "tiny" if args.tiny else "full",
             "cpu_cores": os.cpu_count(), "peak_tflops": peak, "settings": size}
     print(json.dumps(info, indent=1), flush=True)
-    data, R, flags, lw = out / "data", out / "runs", size["size_flags"], ["--workers", str(size["loader"])]
+    # --force: a re-run of the check trains and measures again over an earlier one's runs
+    data, R, flags = out / "data", out / "runs", [*size["size_flags"], "--force"]
+    lw = ["--workers", str(size["loader"])]
     rows, ok = {}, {}
     skip = {s for s in args.skip.split(",") if s}
 

@@ -203,7 +203,7 @@ def case_generate_zero_demos(policy, tmp_path):
 
 def case_negative_perturb(policy, tmp_path):
     return (["evaluate.py", "--policy", "zero", "--suite", "mini_goal", "--perturb", "-0.5", "--out", str(tmp_path)],
-            [], "argument --perturb: must be in [0, inf), got -0.5")
+            [], "argument --perturb: must be in [0, 1], got -0.5")
 
 
 def case_ema_out_of_range(policy, tmp_path):
@@ -221,6 +221,19 @@ def case_vqgan_zero_lr(policy, tmp_path):
              "--out", str(tmp_path / "vq")], [], "argument --lr: must be in (0, inf), got 0")
 
 
+def case_training_over_an_earlier_run(policy, tmp_path):
+    run = _copy(policy, tmp_path)
+    return (["cofinetune.py", *policy[1], "--init-from", "none", "--tiny", "--steps", "1", "--batch-size", "2",
+             "--out", str(run), "--workers", "0"], [run], f"{run} holds an earlier run (model.safetensors, train_state.pt, "
+            f"step 1); pass --resume to continue it, --force to train a new one over it")
+
+
+def case_vqgan_over_an_earlier_run(policy, tmp_path):
+    vq = _copy_dir(policy[2].vqgan, tmp_path, "vqgan")
+    return (["tokenizers.py", "train-vqgan", "--data", str(policy[2].data), "--tiny", "--steps", "1", "--out", str(vq)],
+            [vq], f"{vq} holds an earlier run")
+
+
 CASES = [case_truncated_weights, case_config_not_json, case_missing_policy, case_truncated_vqgan_inside_policy,
          case_negative_trials, case_zero_workers, case_earlier_evaluation, case_truncated_init_from,
          case_truncated_resume_state, case_missing_data, case_cache_with_truncated_vqgan,
@@ -228,7 +241,7 @@ CASES = [case_truncated_weights, case_config_not_json, case_missing_policy, case
          case_fit_missing_data, case_vqgan_wrong_shape_data, case_extractor_wrong_shape_data,
          case_fit_wrong_shape_data, case_pretrain_wrong_shape_data, case_tokenizer_report_truncated_vqgan,
          case_generate_zero_demos, case_negative_perturb, case_ema_out_of_range, case_negative_motion_weight,
-         case_vqgan_zero_lr]
+         case_vqgan_zero_lr, case_training_over_an_earlier_run, case_vqgan_over_an_earlier_run]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])

@@ -179,7 +179,7 @@ def test_negative_perturb_is_a_usage_error(main, capsys):
             "sim": ["success", "--suite", "mini_goal", "--perturb", "-0.1"]}[main]
     with pytest.raises(SystemExit) as e:
         (E.main if main == "evaluate" else sim.main)(argv)
-    assert e.value.code == 2 and "--perturb must lie in [0, 1]" in capsys.readouterr().err
+    assert e.value.code == 2 and "argument --perturb: must be in [0, 1], got -0.1" in capsys.readouterr().err
 
 
 def test_offline_errors_against_the_mean_action(artifacts):

@@ -217,14 +217,14 @@ def main(argv=None):
     perturb_help = ("execute the expert's actions with bursts of pushes of up to this many action units per "
                     "position axis (2-6 steps, ~4%% of steps start one) and record the expert's own actions: "
                     "demos then show corrections (DART); 0 = off")
-    g.add_argument("--perturb", type=in_range(0), default=0.0, help=perturb_help)
+    g.add_argument("--perturb", type=in_range(0, 1), default=0.0, help=perturb_help)
 
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="measure expert success per task (no rendering)")
     add_task_args(s, "all", suite_help)
     s.add_argument("--inits", type=at_least(1), default=50, help="init states 0..N-1 per task")
     s.add_argument("--workers", type=at_least(1), default=os.cpu_count() or 1, help="rollout processes (1: in-process)")
     s.add_argument("--seed", type=int, default=0, help="expert noise seed")
-    s.add_argument("--perturb", type=in_range(0), default=0.0, help=perturb_help)
+    s.add_argument("--perturb", type=in_range(0, 1), default=0.0, help=perturb_help)
 
     v = sub.add_parser("show", formatter_class=argparse.ArgumentDefaultsHelpFormatter, help="GIF of an expert rollout, both cameras side by side")
     v.add_argument("--suite", required=True, help=suite_help.replace(", or all", ""))
@@ -244,8 +244,6 @@ def main(argv=None):
     args = p.parse_args(argv)
     print(json.dumps(vars(args)))
     if args.cmd in ("generate", "success"):
-        if not 0 <= args.perturb <= 1:
-            p.error(f"--perturb must lie in [0, 1] action units, got {args.perturb}")
         try:
             _select_tasks(args.suite, args.tasks)
         except ValueError as e:
