@@ -709,18 +709,20 @@ def bench(path=None, image_size=128, batch_size=8, batches=20, workers=(0, 2)):
 def subset(src, out, demos_per_task: int) -> list[Path]:
     """The first `demos_per_task` demos (demo_0, demo_1, ... in index order) of every task file under
     `src` -> the same layout under `out` (a data-scaling study trains on nested subsets of one generation).
-    Groups are copied as they are (images, states, attributes); `num_demos`/`total` are recounted."""
+    Groups are copied as they are (images, states, attributes); `num_demos`/`total` are recounted. Written
+    into a temporary folder renamed to `out` at the end: `out` exists only when complete."""
+    import shutil
     src, out = Path(src), Path(out)
-    files, written = find_task_files(src), []
-    for f in files:
-        dst = out / (f.relative_to(src) if src.is_dir() else f.name)
-        if dst.exists():
-            raise DataError(f"{dst} exists; subset never overwrites (choose another OUT)")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            with h5py.File(f, "r") as a, h5py.File(tmp, "w") as b:
+    if out.exists():
+        raise DataError(f"{out} exists; subset never overwrites (choose another --out)")
+    files = find_task_files(src)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        for f in files:
+            dst = tmp_dir / (f.relative_to(src) if src.is_dir() else f.name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with h5py.File(f, "r") as a, h5py.File(dst, "w") as b:
                 names = sorted((k for k in a["data"] if k.startswith("demo_")), key=lambda k: int(k[5:]))
                 if len(names) < demos_per_task:
                     raise DataError(f"{f}: {len(names)} demos, fewer than the {demos_per_task} asked for")
@@ -731,13 +733,11 @@ def subset(src, out, demos_per_task: int) -> list[Path]:
                     a.copy(a["data"][k], g, name=k)
                 g.attrs["num_demos"] = demos_per_task
                 g.attrs["total"] = sum(int(len(g[k]["actions"])) for k in names[:demos_per_task])
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dst)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        written.append(dst)
-    return written
+        os.chmod(tmp_dir, 0o755)
+        os.replace(tmp_dir, out)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return find_task_files(out)
 
 
 def main(argv=None):

@@ -313,7 +313,7 @@ def train_vla(args, model, dataset, collate_fn, loss_fn, config, dist_info, devi
     if world > 1:  # the heads run inside the wrapped forward; a zero λ leaves a head unused
         from torch.nn.parallel import DistributedDataParallel
         from torch.utils.data.distributed import DistributedSampler
-        net = DistributedDataParallel(net, device_ids=[local] if device.type == "cuda" else None,
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None,
                                       find_unused_parameters=True)
         sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=args.seed)
     workers = TR.loader_workers(args.workers, device)

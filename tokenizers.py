@@ -685,7 +685,7 @@ def main(argv=None):
     s.add_argument("--codebook-size", type=int, default=None, help="VQ codebook size (default 1024)")
     s.add_argument("--steps", type=TR.at_least(1), default=2000, help="optimisation steps")
     s.add_argument("--minutes", type=TR.in_range(0, open_lo=True), default=None,
-                   help="wall-clock budget: after 20 steps --steps becomes what the measured speed allows in it "
+                   help="wall-clock budget: after 20 warm-up + 20 timed steps, --steps becomes what the speed allows in it "
                         "(the schedule is fitted to it; for time-boxed checks, not with --resume)")
     s.add_argument("--batch-size", type=int, default=16, help="frames per step")
     s.add_argument("--lr", type=TR.in_range(0, open_lo=True), default=4e-4, help="peak learning rate (cosine to lr/10)")

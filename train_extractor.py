@@ -224,7 +224,7 @@ def parse_args(argv=None):
     # optimisation
     p.add_argument("--steps", type=TR.at_least(1), default=3000, help="optimisation steps")
     p.add_argument("--minutes", type=TR.in_range(0, open_lo=True), default=None,
-                   help="wall-clock budget: after 20 steps --steps becomes what the measured speed allows in it "
+                   help="wall-clock budget: after 20 warm-up + 20 timed steps, --steps becomes what the speed allows in it "
                         "(the schedule is fitted to it; for time-boxed checks, not with --resume)")
     p.add_argument("--batch-size", type=int, default=8, help="clips per step")
     p.add_argument("--lr", type=TR.in_range(0, open_lo=True), default=1e-3, help="peak AdamW learning rate")

@@ -324,6 +324,9 @@ def fresh_out(out, resume: bool, force: bool) -> None:
                 pass
         raise ArtefactError(f"{out} holds an earlier run ({', '.join(found)}{step}); pass --resume to continue it, "
                             f"--force to train a new one over it, or choose another --out")
+    if force and not resume:  # the new run's log and resume state start afresh (weights: at its first checkpoint)
+        for name in ("log.jsonl", "train_state.pt"):
+            (out / name).unlink(missing_ok=True)
 
 
 class RunLog:
@@ -367,9 +370,11 @@ def setup_distributed():
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if gpus:
         torch.cuda.set_device(local % gpus)
-    # NCCL refuses two ranks on one GPU ("Duplicate GPU detected"): more processes than GPUs (the one-GPU
-    # DDP check of experiments/gpu_check.py) share the devices over gloo, which reduces CUDA tensors too.
-    dist.init_process_group("nccl" if gpus >= world else "gloo")
+    # NCCL refuses two ranks on one GPU ("Duplicate GPU detected"): more processes on a node than its GPUs
+    # (the one-GPU DDP check of experiments/gpu_check.py) share the devices over gloo, which reduces CUDA
+    # tensors too.
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    dist.init_process_group("nccl" if gpus >= per_node else "gloo")
     return dist.get_rank(), world, local
 
 
@@ -461,8 +466,8 @@ class TrainLoop:
                  show: bool = True, stop_after: int | None = None, minutes: float | None = None):
         """`stop_after`: end this invocation (with a checkpoint: `due` is true there) after that many steps;
         the schedule still spans `total`, and --resume continues (a time-boxed session).
-        `minutes`: fit the run to a wall-clock budget — after PROBE steps the total becomes the steps the
-        measured speed allows in the budget (never more than `total`), so the warm-up + cosine schedule
+        `minutes`: fit the run to a wall-clock budget — after PROBE warm-up and PROBE timed steps the total
+        becomes the steps the measured speed allows in what is left of the budget (never more than `total`), so the warm-up + cosine schedule
         still ends at its floor and the last step still checkpoints (experiments/gpu_check.py)."""
         self.opt, self.total, self.step, self.show = opt, total, step, show
         self.stop_at = min(total, step + stop_after) if stop_after else total
@@ -481,23 +486,27 @@ class TrainLoop:
             group["lr"] = self.lr
         return True
 
-    PROBE = 20  # steps timed before a --minutes budget sets the total
+    PROBE = 20  # warm-up steps, then as many timed, before a --minutes budget sets the total
 
     def advance(self):
         self.step += 1
         self.since += 1
         self.bar.update(1)
-        if self.budget and self.step - self.budget[2] == self.PROBE:
-            seconds, t0, first = self.budget
-            elapsed = time.perf_counter() - t0
-            fit = self.step + int((seconds - elapsed) * self.PROBE / elapsed)
+        if self.budget and self.step - self.budget[2] == self.PROBE:   # warm-up (workers, kernels) done
+            self.budget = (*self.budget[:3], time.perf_counter())
+        elif self.budget and self.step - self.budget[2] == 2 * self.PROBE:
+            seconds, t0, first, t_warm = self.budget
+            now = time.perf_counter()
+            elapsed, rate = now - t0, self.PROBE / (now - t_warm)   # steps/s after the warm-up
+            fit = self.step + int((seconds - elapsed) * rate)
             if fit < self.total:
                 self.total = max(self.step, fit)
                 self.stop_at = min(self.stop_at, self.total)
                 self.bar.total = self.total
+                self.bar.refresh()
                 if self.show:
-                    print(f"budget {seconds / 60:g} min: {self.PROBE} steps took {elapsed:.1f} s, so this run ends "
-                          f"at step {self.total} (schedule fitted to it)", flush=True)
+                    print(f"budget {seconds / 60:g} min: {rate:.2f} steps/s after {self.PROBE} warm-up steps, so this "
+                          f"run ends at step {self.total} (schedule fitted to it)", flush=True)
             self.budget = None
 
     def due(self, every: int) -> bool:

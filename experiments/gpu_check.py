@@ -99,7 +99,8 @@ def vla_row(run: Path, peak: float | None, world: int = 1) -> dict:
     row = {"params_M": round(sum(p.numel() for p in vla.parameters()) / 1e6, 1), "loss_first": round(recs[0]["loss"], 3),
            "loss_last": round(recs[-1]["loss"], 3), "loss_falling": recs[-1]["loss"] < recs[0]["loss"],
            "tokens_per_s": round(tok_s), "seq_len": int(seq), "tflops": round(flops / 1e12, 2), **speed(recs)}
-    row["mfu"] = round(flops / (peak * 1e12 * world), 3) if peak else None
+    gpus = min(world, torch.cuda.device_count()) if torch.cuda.is_available() else world  # DDP here: 2 on 1 GPU
+    row["mfu"] = round(flops / (peak * 1e12 * gpus), 3) if peak else None
     return row
 
 

@@ -310,7 +310,9 @@ def test_gif_keeps_the_imagined_keyframe_panel(tmp_path):
 
 def test_torch_threads_respect_omp_num_threads(monkeypatch):
     """Two evaluations side by side must not each take every core (oversubscription, docs/benchmark.md)."""
+    import training as TR
     monkeypatch.setattr(E.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(TR, "free_cores", lambda: 8)  # an idle 8-core machine, whatever this one runs
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert E.torch_threads(1) == 8 and E.torch_threads(2) == 4 and E.torch_threads(16) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
