@@ -192,7 +192,7 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
-             perturb=0.0, decoding="free", init_states="test") -> dict:
+             perturb=0.0, decoding="free", init_states="test", threads=None) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
@@ -229,7 +229,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
         print(f"[evaluate] resuming: {len(results)} finished episodes from {journal}, {len(todo)} to run")
     from data import progress_bar
     t0 = time.time()
-    threads = torch_threads(workers)
+    threads = threads or torch_threads(workers)  # torch threads per episode process
     with journal.open("a") as log, progress_bar(total=len(todo), desc="episodes", unit="ep") as bar:
         def record(r):  # one line per episode, flushed, so a crash loses at most the running episodes
             log.write(json.dumps({**r, "settings": settings}) + "\n")
@@ -407,7 +407,8 @@ def main(argv=None):
         task_plan(args.env, args.suite, args.tasks)
     except ValueError as e:
         p.error(str(e))
-    print(TR.threads_line(torch_threads(args.workers), f" in each of {args.workers} worker(s)"), flush=True)
+    threads = torch_threads(args.workers)  # sampled once: the count printed is the count used
+    print(TR.threads_line(threads, f" in each of {args.workers} worker(s)"), flush=True)
     if args.policy != "zero":   # every file the policy needs, read once here: a bad one is named before any worker
         from cofinetune import Policy
         Policy.load(args.policy, device="cpu")
@@ -420,7 +421,7 @@ def main(argv=None):
             (Path(args.out) / name).unlink(missing_ok=True)
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history, args.perturb, args.decoding, args.init_states)
+                    args.history, args.perturb, args.decoding, args.init_states, threads)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")
