@@ -392,7 +392,7 @@ def main(argv=None):
 
     (rank, world, local), device = TR.setup_run(args.seed, args.device)
     try:
-        data = D.LiberoData(args.data)
+        data = D.open_data(args.data)
         # Sec. 3.4, Eq. (3): z_m(V_{1:f}) of the window's own N·l_a steps
         window = (lambda fast: args.N * fast.l_a) if args.motion_span == "window" else None
         text, fast, kf, motion, vocab = P.load_artifacts(args, window)

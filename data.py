@@ -287,7 +287,67 @@ def scan_file(path, image_hw=None) -> list[Episode]:
     return episodes
 
 
-class LiberoData:
+class Demonstrations:
+    """What every stage reads: validated `episodes` and `read(i, key, index)` in LIBERO's key names
+    ("actions", "obs/agentview_rgb", "obs/eye_in_hand_rgb", "obs/ee_pos", ...; images upright).
+    Two sources: `LiberoData` (HDF5 files) and `integrations.lerobot.LeRobotData` (a LeRobot folder);
+    `open_data` picks the one a path holds."""
+    episodes: list[Episode]
+    files: list[Path]
+
+    def __len__(self):
+        return len(self.episodes)
+
+    @property
+    def image_hw(self) -> tuple:
+        return self.episodes[0].image_hw
+
+    @property
+    def instructions(self) -> list[str]:
+        return sorted({e.instruction for e in self.episodes})
+
+    def read(self, i: int, key: str, index=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def images(self, i, camera="agentview", index=None) -> np.ndarray:
+        return self.read(i, f"obs/{CAMERAS[camera]}", index)  # (n, H, W, 3) uint8 upright
+
+    def model_file(self, i: int) -> str:
+        """The demo's simulator model (MJCF/XML); "" when the source has none."""
+        return ""
+
+    def proprio(self, i, index=None) -> np.ndarray:
+        return np.concatenate([self.read(i, f"obs/{k}", index) for k in PROPRIO_KEYS], -1)  # (n, 8)
+
+    def read_episode(self, i: int) -> dict:
+        return {"actions": self.read(i, "actions"),           # (T, 7)
+                "agentview": self.images(i, "agentview"),     # (T, H, W, 3)
+                "wrist": self.images(i, "wrist"),             # (T, H, W, 3)
+                "proprio": self.proprio(i),                   # (T, 8)
+                "instruction": self.episodes[i].instruction}
+
+
+def is_lerobot(path) -> bool:
+    """A LeRobot dataset folder (`meta/info.json` inside) rather than LIBERO HDF5 files."""
+    return (Path(path) / "meta" / "info.json").is_file()
+
+
+def open_data(paths, suites: list[str] | None = None, progress: bool = False) -> Demonstrations:
+    """LIBERO HDF5 data (a root, suite folder, file or a list of those) or one LeRobot dataset folder."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    lerobot = [p for p in paths if is_lerobot(p)]
+    if not lerobot:
+        return LiberoData(paths, suites, progress)
+    if len(paths) > 1:
+        raise DataError(f"{lerobot[0]}: a LeRobot dataset is read on its own (got {len(paths)} paths); "
+                        f"merge them first or convert with `python -m integrations.lerobot import`")
+    if suites:
+        raise DataError(f"{lerobot[0]}: --suites selects LIBERO suite folders; a LeRobot dataset has none")
+    from integrations.lerobot import LeRobotData
+    return LeRobotData(lerobot[0], progress=progress)
+
+
+class LiberoData(Demonstrations):
     """All episodes under a path (root, suite folder, single file or a list of those), validated.
 
     Validation happens here, before any training step, so a bad file can never crash an epoch.
@@ -311,17 +371,6 @@ class LiberoData:
             self.episodes.extend(scan_file(f, hw))
         self._handles: dict = {}
         self._pid = None
-
-    def __len__(self):
-        return len(self.episodes)
-
-    @property
-    def image_hw(self) -> tuple:
-        return self.episodes[0].image_hw
-
-    @property
-    def instructions(self) -> list[str]:
-        return sorted({e.instruction for e in self.episodes})
 
     def __getstate__(self):  # h5py handles do not pickle; workers reopen their own
         state = dict(self.__dict__)
@@ -358,23 +407,10 @@ class LiberoData:
             x = x[..., ::-1, ::-1, :]  # (..., H, W, 3) rotate 180 degrees
         return x
 
-    def images(self, i, camera="agentview", index=None) -> np.ndarray:
-        return self.read(i, f"obs/{CAMERAS[camera]}", index)  # (n, H, W, 3) uint8 upright
-
     def model_file(self, i: int) -> str:
         """The demo's `model_file` attribute (the simulator's MJCF/XML; "" when absent)."""
         ep = self.episodes[i]
         return str(self._group(ep).attrs.get("model_file", ""))
-
-    def proprio(self, i, index=None) -> np.ndarray:
-        return np.concatenate([self.read(i, f"obs/{k}", index) for k in PROPRIO_KEYS], -1)  # (n, 8)
-
-    def read_episode(self, i: int) -> dict:
-        return {"actions": self.read(i, "actions"),           # (T, 7)
-                "agentview": self.images(i, "agentview"),     # (T, H, W, 3)
-                "wrist": self.images(i, "wrist"),             # (T, H, W, 3)
-                "proprio": self.proprio(i),                   # (T, 8)
-                "instruction": self.episodes[i].instruction}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -498,7 +534,7 @@ def clip_indices(start: int, T: int, frames: int, span: int) -> np.ndarray:
 
 
 class _View(Dataset):
-    def __init__(self, data: LiberoData, frames: int, span: int, image_size: int | None,
+    def __init__(self, data: Demonstrations, frames: int, span: int, image_size: int | None,
                  stride: int, last_start):
         if frames < 2 or span < frames - 1:
             raise ValueError(f"need frames >= 2 and span >= frames - 1 (got frames={frames}, span={span})")
@@ -647,11 +683,14 @@ def write_synthetic(root, suites=("libero_spatial",), tasks=2, demos=3, T=60, si
 # Command line: inspect / stats / bench
 
 def inspect(path) -> str:
-    data = LiberoData(path)
+    data = open_data(path)
     eps = data.episodes
+    hz = getattr(data, "fps", CONTROL_HZ)
     lines = [f"{path}: {len({e.suite for e in eps})} suite(s), {len(data.files)} task file(s), "
              f"{len(eps)} demos, {sum(e.length for e in eps)} steps "
-             f"({sum(e.length for e in eps) / CONTROL_HZ / 60:.1f} min at {CONTROL_HZ} Hz)"]
+             f"({sum(e.length for e in eps) / hz / 60:.1f} min at {hz} Hz)"]
+    if hasattr(data, "describe"):
+        lines.append(data.describe())
     conv = sorted({'opengl (stored upside down; rotated 180° on read)' if e.flip else 'opencv (upright)'
                    for e in eps})
     lines.append(f"images: {data.image_hw[0]}x{data.image_hw[1]} (agentview_rgb, eye_in_hand_rgb); "
@@ -659,13 +698,13 @@ def inspect(path) -> str:
     for suite in sorted({e.suite for e in eps}):
         lines.append(f"\nsuite {suite}")
         lines.append(f"  {'demos':>5}  {'len min/med/max':>15}  instruction")
-        for f in [f for f in data.files if suite_of(f) == suite]:
-            lens = [e.length for e in eps if e.file == f]
-            ep = next(e for e in eps if e.file == f)
+        for instruction in dict.fromkeys(e.instruction for e in eps if e.suite == suite):
+            group = [e for e in eps if e.suite == suite and e.instruction == instruction]
+            lens = [e.length for e in group]
             lines.append(f"  {len(lens):>5}  {min(lens):>4}/{int(np.median(lens)):>4}/{max(lens):>4}  "
-                         f"{ep.instruction}")
-            if ep.language_instruction.lower() != ep.instruction.lower():
-                lines.append(f"  {'':>22}(file's language_instruction: {ep.language_instruction})")
+                         f"{instruction}")
+            if group[0].language_instruction.lower() != instruction.lower():
+                lines.append(f"  {'':>22}(file's language_instruction: {group[0].language_instruction})")
     stats = compute_stats(data)["actions"]
     a = np.concatenate([data.read(i, "actions") for i in range(len(data))])
     lines.append("\nactions per dim   " + " ".join(f"{n:>7}" for n in ("dx", "dy", "dz", "drx", "dry", "drz", "grip")))
@@ -683,7 +722,7 @@ def bench(path=None, image_size=128, batch_size=8, batches=20, workers=(0, 2)):
         path = write_synthetic(tmp.name, suites=("libero_spatial", "libero_object"), tasks=3, demos=4,
                                T=200, size=image_size)
         print(f"synthetic data: 2 suites x 3 tasks x 4 demos x ~200 steps at {image_size}² in {path}")
-    data = LiberoData(path)
+    data = open_data(path)
     stats = compute_stats(data)
     views = {"ClipView (f=16)": ClipView(data, image_size=image_size),
              "PretrainView": PretrainView(data, image_size=image_size),
@@ -744,7 +783,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="LIBERO-format data tools (see the module docstring).")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("inspect", help="summarise a LIBERO root, suite folder or task file; exit 2 if invalid")
-    s.add_argument("path", help="LIBERO root (<root>/<suite>/*_demo.hdf5), a suite folder or one file")
+    s.add_argument("path", help="LIBERO root (<root>/<suite>/*_demo.hdf5), a suite folder, one file, "
+                   "or a LeRobot dataset folder (meta/info.json inside)")
     s = sub.add_parser("stats", help="write normalisation statistics (1st/99th percentiles) as JSON")
     s.add_argument("path", help="training data (root, suite folder or file)")
     s.add_argument("--out", required=True, help="output JSON file, e.g. runs/tokenizers/stats.json")
@@ -763,7 +803,7 @@ def main(argv=None):
         if args.cmd == "inspect":
             print(inspect(args.path))
         elif args.cmd == "stats":
-            out = save_stats(compute_stats(LiberoData(args.path, progress=True)), args.out)
+            out = save_stats(compute_stats(open_data(args.path, progress=True)), args.out)
             print(f"wrote {out}")
         elif args.cmd == "subset":
             if args.demos_per_task < 1:

@@ -233,7 +233,7 @@ def main(argv=None):
 
     (rank, world, local), device = TR.setup_run(args.seed, args.device)
     try:
-        data = D.LiberoData(args.data)
+        data = D.open_data(args.data)
         text, fast, kf, motion, vocab = load_artifacts(args)
         check_artifacts(data, kf, motion)
     except (D.DataError, FileNotFoundError, TR.ArtefactError) as e:

@@ -178,7 +178,7 @@ def naive_bins(chunks: np.ndarray, bins: int = 256) -> np.ndarray:
     return (idx + 0.5) / bins * 2 - 1
 
 
-def action_chunks(data: D.LiberoData, stats, l_a: int, stride: int | None = None, episodes=None) -> np.ndarray:
+def action_chunks(data: D.Demonstrations, stats, l_a: int, stride: int | None = None, episodes=None) -> np.ndarray:
     """All normalised (l_a, 7) chunks of the dataset (or of `episodes`), non-overlapping by default
     -> (n, l_a, 7)."""
     out = []
@@ -439,7 +439,7 @@ class PatchDiscriminator(nn.Module):
 class FrameView(torch.utils.data.Dataset):
     """Every (episode, step, camera) frame of the given episodes -> (3, S, S) in [-1, 1]."""
 
-    def __init__(self, data: D.LiberoData, episodes: list[int], image_size: int):
+    def __init__(self, data: D.Demonstrations, episodes: list[int], image_size: int):
         self.data, self.image_size = data, image_size
         self.items = [(i, t, cam) for i in episodes for t in range(data.episodes[i].length) for cam in D.CAMERAS]
 
@@ -514,7 +514,7 @@ def train_vqgan(args):
     device = TR.pick_device(args.device)
     out = Path(args.out)
     cfg = vqgan_config(args)
-    data = D.LiberoData(args.data, progress=True)
+    data = D.open_data(args.data, progress=True)
     held = D.heldout_episodes(len(data))
     train_eps = [i for i in range(len(data)) if i not in held] or held
     config = {"stage": "vqgan", "vqgan": asdict(cfg), "args": vars(args), "heldout_episodes": held,
@@ -575,7 +575,7 @@ def train_vqgan(args):
 # Keyframe-id cache: run the VQGAN encoder once per frame, never per training step
 
 @torch.no_grad()
-def cache_keyframes(data: D.LiberoData, vqgan_dir, out=None, batch_size=64, device="cpu") -> Path:
+def cache_keyframes(data: D.Demonstrations, vqgan_dir, out=None, batch_size=64, device="cpu") -> Path:
     """Encode every frame of every episode, both cameras -> HDF5 `<key>` (T, 2, h, w) int16."""
     import h5py
     model = load_vqgan(vqgan_dir, device)
@@ -617,7 +617,7 @@ class KeyframeCache:
     def __getstate__(self):
         return {**self.__dict__, "_f": None, "_h5py": None}
 
-    def check_covers(self, data: D.LiberoData):
+    def check_covers(self, data: D.Demonstrations):
         """Fail before training, not mid-epoch, when the cache was built from other data."""
         import h5py
         with h5py.File(self.path, "r") as f:
@@ -644,7 +644,7 @@ class KeyframeCache:
 # fit / report
 
 def fit(args):
-    data = D.LiberoData(args.data, progress=True)
+    data = D.open_data(args.data, progress=True)
     out = Path(args.out)
     stats = D.compute_stats(data)
     D.save_stats(stats, out / "stats.json")
@@ -667,7 +667,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Fit, train and cache CoWVLA's tokenizers (measure them: experiments/tokenizer_report.py).")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("fit", help="fit FAST (actions) and the text tokenizer; writes stats.json too")
-    s.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
+    s.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file) "
+                   "or a LeRobot dataset folder")
     s.add_argument("--out", default="runs/tokenizers", help="output directory")
     s.add_argument("--l-a", type=int, default=10, help="action chunk length l_a (paper, LIBERO: 10)")
     s.add_argument("--scale", type=float, default=10.0, help="FAST DCT scale before rounding (FAST default 10)")
@@ -675,7 +676,7 @@ def main(argv=None):
     s.add_argument("--text-vocab", type=int, default=512, help="text SentencePiece vocabulary size (upper bound)")
     s.add_argument("--chunk-stride", type=int, default=None, help="step between fitted chunks (default l_a)")
     s = sub.add_parser("train-vqgan", help="train the keyframe (image) tokenizer")
-    s.add_argument("--data", required=True, help="LIBERO-format data (both cameras are used)")
+    s.add_argument("--data", required=True, help="LIBERO-format data or a LeRobot dataset folder (both cameras are used)")
     s.add_argument("--out", default="runs/vqgan", help="output directory (checkpoints, recon.png, log.jsonl)")
     s.add_argument("--tiny", action="store_true", help="tiny CPU config: 64², 32 channels, 3.0M params")
     s.add_argument("--image-size", type=int, default=None, help="square input size (default 128, tiny 64)")
@@ -702,7 +703,7 @@ def main(argv=None):
     s.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt if present")
     s.add_argument("--force", action="store_true", help="train a new run over the one already in OUT (else refused)")
     s = sub.add_parser("cache", help="encode every frame (both cameras) once; VLA training reads the ids")
-    s.add_argument("--data", required=True, help="LIBERO-format data")
+    s.add_argument("--data", required=True, help="LIBERO-format data or a LeRobot dataset folder")
     s.add_argument("--vqgan", default="runs/vqgan", help="trained VQGAN run directory")
     s.add_argument("--out", default=None, help="output HDF5 (default VQGAN/keyframe_ids.hdf5)")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
@@ -717,7 +718,7 @@ def main(argv=None):
         elif args.cmd == "train-vqgan":
             train_vqgan(args)
         elif args.cmd == "cache":
-            print(f"wrote {cache_keyframes(D.LiberoData(args.data), args.vqgan, args.out, device=TR.pick_device(args.device))}")
+            print(f"wrote {cache_keyframes(D.open_data(args.data), args.vqgan, args.out, device=TR.pick_device(args.device))}")
     except (D.DataError, FileNotFoundError, TR.ArtefactError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ def ssim(x, y):
     return (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean()
 
 
-def simulator_masks(data: D.LiberoData, items, frames: int, span: int, size: int):
+def simulator_masks(data: D.Demonstrations, items, frames: int, span: int, size: int):
     """(n, f, size, size) bool masks of the bodies that move in each clip (i, s), from the simulator
     (envs.mini.motion_masks on the demo's states and model_file) — or None where the data's simulator cannot
     be rebuilt here (real LIBERO's robosuite XML, synthetic data): validate then uses pixel change."""
@@ -163,7 +163,7 @@ class MotionCache:
         return (z - self.mean) / self.std if standardize else z
 
 
-def export_motion(model, data: D.LiberoData, out: Path, span: int, stride: int, device, batch_size=64,
+def export_motion(model, data: D.Demonstrations, out: Path, span: int, stride: int, device, batch_size=64,
                   name: str = "z_m"):
     """z_m (posterior mean) of the clip of f frames over `span` steps starting at every s = 0, stride, ...
     < T, for every episode -> OUT/<name>.hdf5 + OUT/<name>_stats.json (motion_export_name).
@@ -207,7 +207,8 @@ def export_all(model, data, out: Path, train_span: int, spans, stride: int, devi
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     # data
-    p.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file)")
+    p.add_argument("--data", required=True, help="LIBERO-format training data (root, suite folder or file) "
+                   "or a LeRobot dataset folder")
     p.add_argument("--out", default="runs/extractor", help="run directory")
     p.add_argument("--span", type=int, default=100, help="steps a clip spans (100 = 5 s at 20 Hz, 6 keyframes 1 s apart)")
     # model
@@ -353,7 +354,7 @@ def main(argv=None):
     device = TR.pick_device(args.device)
     out = Path(args.out)
     try:
-        data = D.LiberoData(args.data, progress=True)
+        data = D.open_data(args.data, progress=True)
     except (D.DataError, TR.ArtefactError) as e:
         TR.fail(f"{e}")
     if args.export_only:

@@ -77,7 +77,7 @@ def main(argv=None):
     if not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     try:
-        demos = D.LiberoData(args.data)
+        demos = D.open_data(args.data)
     except D.DataError as e:
         sys.exit(f"error: {e}")
     try:

@@ -38,7 +38,7 @@ def fast_report_rows(fast: TK.FASTTokenizer, chunks: np.ndarray, stats) -> dict:
 def report(args):
     """FAST vs naive binning on held-out episodes (+ --scales refits), the text tokenizer's round trip,
     the VQGAN's held-out PSNR, code usage and perplexity."""
-    data = D.LiberoData(args.data)
+    data = D.open_data(args.data)
     out = Path(args.tokenizers)
     stats = D.load_stats(out / "stats.json")
     fast = TK.FASTTokenizer.load(out)
