@@ -298,3 +298,17 @@ def test_each_primitive_reaches_its_predicate_and_its_actions_replay(suite, task
         assert replayed and steps == len(demo["actions"]), (replayed, steps, len(demo["actions"]))
     finally:
         env.close()
+
+
+def test_torchvision_check_names_an_installed_but_unloadable_torchvision(tmp_path, monkeypatch):
+    """The registry's torchvision cannot load beside the CPU torch; setup says so and how to fix it."""
+    from envs.libero.install import torchvision_check
+    fake = tmp_path / "torchvision"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise RuntimeError('operator torchvision::nms does not exist')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    note = torchvision_check()
+    assert note and "torchvision::nms does not exist" in note and "pip uninstall -y torchvision" in note
+    (fake / "__init__.py").write_text("")           # one that loads: nothing to say
+    assert torchvision_check() is None

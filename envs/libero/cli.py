@@ -23,7 +23,7 @@ from envs.common import (CONTROL_HZ, add_task_args, at_least, executor, generati
 from envs.libero.env import (STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
                              train_seed)
 from envs.libero.expert import expert_support, scripted_expert
-from envs.libero.install import _installed, setup
+from envs.libero.install import _installed, setup, torchvision_check
 
 
 def _log(*args):
@@ -298,6 +298,9 @@ def main(argv=None):
     if args.cmd == "setup":
         for line in setup():
             print(line)
+        note = torchvision_check()
+        if note:
+            print(note)
         print(f"LIBERO_CONFIG_PATH={os.environ['LIBERO_CONFIG_PATH']}; suites: "
               + ", ".join(f"{n} ({len(get_suite(n).tasks)} tasks)" for n in SUITE_MAX_STEPS))
     elif args.cmd == "generate":

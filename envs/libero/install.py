@@ -99,6 +99,27 @@ def setup(config_dir=None) -> list[str]:
     return done
 
 
+def torchvision_check() -> str | None:
+    """A note when torchvision is installed but cannot load, else None (checked in a child process).
+
+    robomimic, a dependency of hf-libero, requires torchvision; the registry's torchvision wheels are
+    built against the CUDA torch (their _C.so needs libc10_cuda.so), so beside the CPU torch `import
+    torchvision` fails ("operator torchvision::nms does not exist"). Nothing here imports it, nor does
+    vla-eval's LIBERO benchmark (measured: a whole harness episode loads no torchvision), but libraries
+    that probe for it (transformers' is_torchvision_available looks only for the package) then crash.
+    A package that is absent is one such libraries handle; so the fix is removing it, not patching it."""
+    import subprocess
+    if importlib.util.find_spec("torchvision") is None:
+        return None
+    r = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, text=True)
+    if r.returncode == 0:
+        return None
+    last = (r.stderr.strip().splitlines() or ["?"])[-1]
+    return (f"note: torchvision is installed but cannot load beside this torch ({last[:100]}); nothing in this "
+            f"project or vla-eval's LIBERO benchmark imports it, but libraries that probe for it would crash: "
+            f"remove it with `pip uninstall -y torchvision`")
+
+
 _LIB = {}
 
 
