@@ -91,7 +91,7 @@ def _av(where):
 def _read_parquet(path, columns=None):
     _, pq = _pyarrow()
     if not Path(path).is_file():
-        raise D.DataError(f"{path}: missing (the dataset's meta/info.json points here)")
+        raise D.DataError(f"{path}: missing (a LeRobot dataset of this version has it)")
     try:
         return pq.read_table(path, columns=columns)
     except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError/KeyError for bad files

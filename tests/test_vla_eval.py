@@ -77,3 +77,20 @@ def test_server_answers_hello_and_an_observation(policy_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_predict_returns_a_chunk_and_keeps_history_per_session(policy_dir):
+    from vla_eval.model_servers.base import SessionContext
+
+    from integrations.vla_eval_server import CoWVLAModelServer
+    server = CoWVLAModelServer(str(policy_dir), threads=1)
+    img = np.full((256, 256, 3), 90, np.uint8)
+    obs = {"images": {"agentview": img, "wrist": img}, "task_description": "pick up object a",
+           "states": np.zeros(8, np.float32)}
+    a, b = SessionContext("a", "e1"), SessionContext("b", "e2")
+    chunk = server.predict(obs, a)["actions"]
+    assert chunk.shape == (server.policy.l_a, 7) and np.all(np.abs(chunk) <= 1)   # (chunk, 7), in range
+    server.predict(obs, a)
+    server.predict(obs, b)
+    h = server.policy.history
+    assert len(server._past["a"]) == min(2, h) and len(server._past["b"]) == min(1, h)
