@@ -685,10 +685,9 @@ def write_synthetic(root, suites=("libero_spatial",), tasks=2, demos=3, T=60, si
 def inspect(path) -> str:
     data = open_data(path)
     eps = data.episodes
-    hz = getattr(data, "fps", CONTROL_HZ)
     lines = [f"{path}: {len({e.suite for e in eps})} suite(s), {len(data.files)} task file(s), "
              f"{len(eps)} demos, {sum(e.length for e in eps)} steps "
-             f"({sum(e.length for e in eps) / hz / 60:.1f} min at {hz} Hz)"]
+             f"({sum(e.length for e in eps) / CONTROL_HZ / 60:.1f} min at {CONTROL_HZ} Hz control)"]
     if hasattr(data, "describe"):
         lines.append(data.describe())
     conv = sorted({'opengl (stored upside down; rotated 180° on read)' if e.flip else 'opencv (upright)'
@@ -698,8 +697,9 @@ def inspect(path) -> str:
     for suite in sorted({e.suite for e in eps}):
         lines.append(f"\nsuite {suite}")
         lines.append(f"  {'demos':>5}  {'len min/med/max':>15}  instruction")
-        for instruction in dict.fromkeys(e.instruction for e in eps if e.suite == suite):
-            group = [e for e in eps if e.suite == suite and e.instruction == instruction]
+        # one row per task file (HDF5) or per task of a LeRobot folder (one "file", the folder)
+        for file, instruction in dict.fromkeys((e.file, e.instruction) for e in eps if e.suite == suite):
+            group = [e for e in eps if e.file == file and e.instruction == instruction]
             lens = [e.length for e in group]
             lines.append(f"  {len(lens):>5}  {min(lens):>4}/{int(np.median(lens)):>4}/{max(lens):>4}  "
                          f"{instruction}")

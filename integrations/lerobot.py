@@ -29,7 +29,7 @@ upright (the HDF5 files store them upside down). The LeRobot copies say 10 fps, 
 every 20 Hz control step (1,693 episodes, 273,465 frames: 161 frames per episode, the length of LIBERO's
 demos at 20 Hz with no-op steps removed), so frames and actions line up one to one as in the HDF5 files:
 l_a = 10 frames is 10 control steps, 0.5 s in the simulator, though the timestamps call it 1 s. The
-reader indexes by frame, never by time; only video lookup uses the timestamps, with the file's own fps.
+reader indexes by frame, never by time; only video lookup uses time: from_timestamp + frame / info.json's fps.
 
 Commands:
     python -m integrations.lerobot export  SRC --out DIR [--video]   # LIBERO HDF5 (or LeRobot) -> v3.0
@@ -69,6 +69,7 @@ ACTION_NAMES = ["dx", "dy", "dz", "drx", "dry", "drz", "gripper"]
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+CHUNKS = 1000  # files per chunk folder (info.json's chunks_size, LeRobot's default)
 
 
 def _pyarrow():
@@ -113,6 +114,9 @@ def _hwc(feature: dict, key: str, where) -> tuple:
     if names[:1] in (["channel"], ["channels"], ["c"]) or (shape[2] != 3 and shape[0] == 3):
         return int(shape[1]), int(shape[2])
     return int(shape[0]), int(shape[1])
+
+
+_INHERITED: list = []  # decoders a forked process inherited (kept alive, never used)
 
 
 class _VideoFile:
@@ -178,9 +182,14 @@ class LeRobotData(D.Demonstrations):
             if k not in info:
                 raise D.DataError(f"{info_path}: missing key {k!r} (LeRobot's info.json has codebase_version, fps, "
                                   f"features, data_path, video_path)")
-        self.info, self.version, self.fps = info, str(info["codebase_version"]), float(info["fps"])
+        self.info, self.version = info, str(info["codebase_version"])
         if self.version not in ("v2.0", "v2.1", "v3.0"):
             raise D.DataError(f"{info_path}: codebase_version {self.version!r} is not read here (v2.0, v2.1, v3.0)")
+        try:
+            self.fps = float(info["fps"])
+            assert self.fps > 0
+        except (TypeError, ValueError, AssertionError):
+            raise D.DataError(f"{info_path}: fps must be a positive number, found {info['fps']!r}") from None
         feats = info["features"]
         self.keys = dict(keys or {})
         for ours, names in FEATURE_KEYS.items():
@@ -199,6 +208,16 @@ class LeRobotData(D.Demonstrations):
             raise D.DataError(f"{info_path}: the two cameras have different sizes {sorted(hw)}; all images must "
                               f"have one size")
         self.video = {c: feats[self.keys[c]].get("dtype") == "video" for c in D.CAMERAS}
+        names = feats[self.keys["state"]].get("names")
+        flat = [str(n).lower() for v in (names.values() if isinstance(names, dict) else [names or []]) for n in v]
+        if any("joint" in n for n in flat):
+            raise D.DataError(f"{info_path}[features][{self.keys['state']}]: its names {flat} are joint positions; "
+                              f"the stages read the 8-D end-effector state (position, axis-angle, two fingers) "
+                              f"as LeRobot's LIBERO copies store it")
+        needed = ["data_path"] + (["video_path"] if any(self.video.values()) else [])
+        for k in needed if self.version != "v3.0" else []:
+            if not info.get(k):
+                raise D.DataError(f"{info_path}: missing {k!r} (a {self.version} dataset names its files by it)")
         tasks = self._tasks()
         meta = self._episode_meta()
         self.files = [self.root]
@@ -236,7 +255,12 @@ class LeRobotData(D.Demonstrations):
 
     def _episode_meta(self) -> list[dict]:
         if self.version != "v3.0":
-            return sorted(self._jsonl(self.root / "meta" / "episodes.jsonl"), key=lambda r: r["episode_index"])
+            path = self.root / "meta" / "episodes.jsonl"
+            rows = self._jsonl(path)
+            for n, r in enumerate(rows):
+                if not isinstance(r, dict) or "episode_index" not in r or "length" not in r:
+                    raise D.DataError(f"{path}: line {n + 1} lacks episode_index or length (found {r})")
+            return sorted(rows, key=lambda r: r["episode_index"])
         files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
         if not files:
             raise D.DataError(f"{self.root / 'meta' / 'episodes'}: no chunk-XXX/file-XXX.parquet (v3.0 keeps the "
@@ -250,13 +274,21 @@ class LeRobotData(D.Demonstrations):
             rows += t.select(cols).to_pylist()
         return sorted(rows, key=lambda r: r["episode_index"])
 
+    def _fill(self, key: str, default: str | None, **fields) -> Path:
+        """info.json's path template `key` with `fields` -> a path in the dataset."""
+        tmpl = self.info.get(key) or default
+        try:
+            return self.root / tmpl.format(**fields)
+        except (KeyError, IndexError, ValueError, AttributeError) as e:
+            raise D.DataError(f"{self.root / 'meta' / 'info.json'}: {key} {tmpl!r} does not fill from "
+                              f"{sorted(fields)} ({type(e).__name__}: {e})") from None
+
     def _data_file(self, m: dict) -> Path:
-        tmpl = self.info.get("data_path")
         if self.version == "v3.0":
-            return self.root / (tmpl or DATA_PATH).format(chunk_index=m.get("data/chunk_index", 0),
-                                                          file_index=m.get("data/file_index", 0))
+            return self._fill("data_path", DATA_PATH, chunk_index=m.get("data/chunk_index", 0),
+                              file_index=m.get("data/file_index", 0))
         chunk = m["episode_index"] // int(self.info.get("chunks_size", 1000))
-        return self.root / tmpl.format(episode_chunk=chunk, episode_index=m["episode_index"])
+        return self._fill("data_path", None, episode_chunk=chunk, episode_index=m["episode_index"])
 
     # --- validation -------------------------------------------------------------------------------------
 
@@ -279,8 +311,12 @@ class LeRobotData(D.Demonstrations):
         cols = {c: _column(t, c, path) for c in (a_key, s_key, "episode_index", "frame_index", "task_index")}
         ep_idx = cols["episode_index"].to_numpy()
         frame = cols["frame_index"].to_numpy()
-        action = np.asarray(cols[a_key].to_pylist(), np.float64)
-        state = np.asarray(cols[s_key].to_pylist(), np.float64)
+        try:
+            action = np.asarray(cols[a_key].to_pylist(), np.float64)
+            state = np.asarray(cols[s_key].to_pylist(), np.float64)
+        except (TypeError, ValueError):
+            raise D.DataError(f"{path}: columns {a_key!r}/{s_key!r} hold null or ragged values; expected "
+                              f"{D.ACTION_DIM} and 8 numbers per frame") from None
         if action.ndim != 2 or action.shape[1:] != (D.ACTION_DIM,):
             raise D.DataError(f"{path}: column {a_key!r}: expected (N, {D.ACTION_DIM}) values, found {action.shape}")
         if state.ndim != 2 or state.shape[1:] != (sum(D.PROPRIO_KEYS.values()),):
@@ -323,12 +359,12 @@ class LeRobotData(D.Demonstrations):
                 if f"videos/{key}/{need}" not in m:
                     raise D.DataError(f"{self.root}/meta/episodes: missing column videos/{key}/{need} (a video "
                                       f"feature's episodes are found by it)")
-            path = (self.info.get("video_path") or VIDEO_PATH).format(
-                video_key=key, chunk_index=m[f"videos/{key}/chunk_index"], file_index=m[f"videos/{key}/file_index"])
-            return self.root / path, float(m[f"videos/{key}/from_timestamp"])
+            path = self._fill("video_path", VIDEO_PATH, video_key=key, chunk_index=m[f"videos/{key}/chunk_index"],
+                              file_index=m[f"videos/{key}/file_index"])
+            return path, float(m[f"videos/{key}/from_timestamp"])
         chunk = m["episode_index"] // int(self.info.get("chunks_size", 1000))
-        path = self.info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=m["episode_index"])
-        return self.root / path, 0.0
+        return self._fill("video_path", None, episode_chunk=chunk, video_key=key,
+                          episode_index=m["episode_index"]), 0.0
 
     def _check_videos(self):
         """Every video file exists, has the feature's size, and is long enough for the episodes in it."""
@@ -356,8 +392,8 @@ class LeRobotData(D.Demonstrations):
     def describe(self) -> str:
         kinds = ", ".join(f"{c} = {self.keys[c]} ({'video' if self.video[c] else 'PNG in parquet'})"
                           for c in D.CAMERAS)
-        return (f"LeRobot {self.version} at {self.fps:g} fps; {kinds}; state = {self.keys['state']}, "
-                f"action = {self.keys['action']}")
+        return (f"LeRobot {self.version}, labelled {self.fps:g} fps (frames read as control steps); {kinds}; "
+                f"state = {self.keys['state']}, action = {self.keys['action']}")
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -368,6 +404,9 @@ class LeRobotData(D.Demonstrations):
 
     def _fresh(self):
         if self._pid != os.getpid():
+            # a forked worker inherits its parent's open decoders: park them (closing or freeing them here
+            # would run FFmpeg's teardown on threads that did not survive the fork)
+            _INHERITED.extend(self._videos.values())
             self._groups, self._starts, self._videos, self._pid = OrderedDict(), {}, OrderedDict(), os.getpid()
 
     def _row_group(self, path: Path, key: str, group: int):
@@ -414,15 +453,23 @@ class LeRobotData(D.Demonstrations):
         v = self._videos.get(path)
         if v is None:
             v = self._videos[path] = _VideoFile(path)
-            if len(self._videos) > 4:
+            if len(self._videos) > 8:  # 4 files per camera
                 self._videos.popitem(last=False)[1].close()
+        self._videos.move_to_end(path)
         uniq, inverse = np.unique(index, return_inverse=True)
         return np.stack(v.frames(start + uniq / self.fps, self.fps))[inverse]
 
     def read(self, i: int, key: str, index=None) -> np.ndarray:
         """`key` of episode i in LIBERO's names (all frames, or those in `index`); images upright."""
         T = self.episodes[i].length
-        idx = np.arange(T) if index is None else np.arange(T)[index] if isinstance(index, slice) else np.asarray(index)
+        try:  # any index LiberoData takes: None, a slice, a list/array (negative counts from the end), one int
+            idx = np.arange(T) if index is None else np.arange(T)[index if isinstance(index, slice)
+                                                                  else np.asarray(index, dtype=np.int64)]
+        except IndexError:
+            raise D.DataError(f"{self.root} ({self.episodes[i].demo}): frame index {index} out of range for "
+                              f"{T} frames") from None
+        if idx.ndim == 0:
+            return self.read(i, key, [int(idx)])[0]
         if key == "actions":
             return self._actions[i][idx]
         if key.startswith("obs/") and key[4:] in D.PROPRIO_KEYS:
@@ -456,12 +503,26 @@ def _stats(x: np.ndarray) -> dict:
             "std": x.std(0).tolist(), "count": [len(x)], **q}
 
 
-def _image_stats(frames: list) -> dict:
-    """Per-channel statistics in [0, 1], shaped (3, 1, 1) as LeRobot stores them for cameras."""
-    x = np.concatenate([f.reshape(-1, 3) for f in frames]).astype(np.float64) / 255.0
-    c = lambda v: np.asarray(v).reshape(3, 1, 1).tolist()
-    return {"min": c(x.min(0)), "max": c(x.max(0)), "mean": c(x.mean(0)), "std": c(x.std(0)),
-            "count": [len(frames)]}
+class _ImageStats:
+    """Per-channel statistics in [0, 1], shaped (3, 1, 1) as LeRobot stores them for cameras, accumulated
+    episode by episode (running sums: memory stays flat whatever the dataset's size)."""
+
+    def __init__(self):
+        self.n, self.frames = 0, 0
+        self.sum, self.sq = np.zeros(3), np.zeros(3)
+        self.lo, self.hi = np.full(3, np.inf), np.full(3, -np.inf)
+
+    def add(self, frames: np.ndarray):  # (n, H, W, 3) uint8
+        x = frames.reshape(-1, 3).astype(np.float64) / 255.0
+        self.n, self.frames = self.n + len(x), self.frames + len(frames)
+        self.sum, self.sq = self.sum + x.sum(0), self.sq + (x * x).sum(0)
+        self.lo, self.hi = np.minimum(self.lo, x.min(0)), np.maximum(self.hi, x.max(0))
+
+    def result(self) -> dict:
+        c = lambda v: np.asarray(v).reshape(3, 1, 1).tolist()
+        mean = self.sum / self.n
+        return {"min": c(self.lo), "max": c(self.hi), "mean": c(mean),
+                "std": c(np.sqrt(np.maximum(self.sq / self.n - mean ** 2, 0))), "count": [self.frames]}
 
 
 class _VideoWriter:
@@ -487,6 +548,12 @@ class _VideoWriter:
     def close(self):
         self.container.mux(self.stream.encode())
         self.container.close()
+
+
+def _chunk_file(n: int) -> dict:
+    """The n-th file of a kind -> its chunk and file index (LeRobot's rollover: CHUNKS files per chunk folder,
+    so that the paths sort in the order they were written)."""
+    return {"chunk_index": max(n, 0) // CHUNKS, "file_index": max(n, 0) % CHUNKS}
 
 
 def _tasks_table(tasks: list[str]):
@@ -526,24 +593,24 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
         ("timestamp", pa.float32()), ("frame_index", pa.int64()), ("episode_index", pa.int64()),
         ("index", pa.int64()), ("task_index", pa.int64())])
     try:
-        writer, file_index, index, episodes = None, -1, 0, []
+        writer, data_file, n_data, index, episodes = None, None, -1, 0, []
         videos = {c: None for c in D.CAMERAS} if video else {}
-        vfile = {c: -1 for c in videos}
+        n_video = {c: -1 for c in videos}
         stat_rows = {"observation.state": [], "action": []}
-        stat_frames = {keys[c]: [] for c in D.CAMERAS}
+        stat_frames = {keys[c]: _ImageStats() for c in D.CAMERAS}
         it = range(len(data))
         if progress:
             it = D.progress_bar(it, desc="exporting", unit="episode")
         for e in it:
             ep = data.read_episode(e)
             T = len(ep["actions"])
-            if writer is None or (tmp / DATA_PATH.format(chunk_index=0, file_index=file_index)).stat().st_size > file_mb * 2**20:
+            if writer is None or data_file.stat().st_size > file_mb * 2**20:
                 if writer is not None:
                     writer.close()
-                file_index += 1
-                f = tmp / DATA_PATH.format(chunk_index=0, file_index=file_index)
-                f.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(f, schema)
+                n_data += 1
+                data_file = tmp / DATA_PATH.format(**_chunk_file(n_data))
+                data_file.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(data_file, schema)
             cols = {keys[c]: pa.array([{"bytes": _png(img), "path": None} for img in ep[c]], image_type)
                     for c in ([] if video else D.CAMERAS)}
             cols.update({
@@ -554,18 +621,20 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
                 "index": pa.array(np.arange(index, index + T), pa.int64()),
                 "task_index": pa.array(np.full(T, tasks.index(ep["instruction"])), pa.int64())})
             writer.write_table(pa.table(cols, schema=schema))  # one row group per episode
-            row = {"episode_index": e, "tasks": [ep["instruction"]], "length": T, "data/chunk_index": 0,
-                   "data/file_index": file_index, "dataset_from_index": index, "dataset_to_index": index + T}
+            where = _chunk_file(n_data)
+            row = {"episode_index": e, "tasks": [ep["instruction"]], "length": T,
+                   "data/chunk_index": where["chunk_index"], "data/file_index": where["file_index"],
+                   "dataset_from_index": index, "dataset_to_index": index + T}
             for c in videos:
                 k = keys[c]
-                path = tmp / VIDEO_PATH.format(video_key=k, chunk_index=0, file_index=vfile[c])
+                path = tmp / VIDEO_PATH.format(video_key=k, **_chunk_file(n_video[c]))
                 if videos[c] is None or (path.exists() and path.stat().st_size > 2 * file_mb * 2**20):
                     if videos[c] is not None:
                         videos[c].close()
-                    vfile[c] += 1
-                    videos[c] = _VideoWriter(tmp / VIDEO_PATH.format(video_key=k, chunk_index=0,
-                                                                     file_index=vfile[c]), fps, hw)
-                row.update({f"videos/{k}/chunk_index": 0, f"videos/{k}/file_index": vfile[c],
+                    n_video[c] += 1
+                    videos[c] = _VideoWriter(tmp / VIDEO_PATH.format(video_key=k, **_chunk_file(n_video[c])), fps, hw)
+                where = _chunk_file(n_video[c])
+                row.update({f"videos/{k}/chunk_index": where["chunk_index"], f"videos/{k}/file_index": where["file_index"],
                             f"videos/{k}/from_timestamp": videos[c].frames / fps,
                             f"videos/{k}/to_timestamp": (videos[c].frames + T) / fps})
                 videos[c].write(ep[c])
@@ -574,7 +643,7 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
             stat_rows["observation.state"].append(ep["proprio"])
             stat_rows["action"].append(ep["actions"])
             for c in D.CAMERAS:
-                stat_frames[keys[c]] += list(ep[c][::10])
+                stat_frames[keys[c]].add(ep[c][::10])
             index += T
         writer.close()
         for v in videos.values():
@@ -589,7 +658,7 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
                                     "video.channels": 3, "has_audio": False}} if video else {})}
         scalar = lambda dtype: {"dtype": dtype, "shape": [1], "names": None}
         info = {"codebase_version": "v3.0", "robot_type": "panda", "total_episodes": len(episodes),
-                "total_frames": index, "total_tasks": len(tasks), "chunks_size": 1000,
+                "total_frames": index, "total_tasks": len(tasks), "chunks_size": CHUNKS,
                 "data_files_size_in_mb": file_mb, "video_files_size_in_mb": 2 * file_mb, "fps": fps,
                 "splits": {"train": f"0:{len(episodes)}"}, "data_path": DATA_PATH,
                 "video_path": VIDEO_PATH if video else None,
@@ -601,7 +670,7 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
                              "task_index": scalar("int64")}}
         (tmp / "meta" / "info.json").write_text(json.dumps(info, indent=4))
         stats = {k: _stats(np.concatenate(v)) for k, v in stat_rows.items()}
-        stats.update({k: _image_stats(v) for k, v in stat_frames.items()})
+        stats.update({k: v.result() for k, v in stat_frames.items()})
         (tmp / "meta" / "stats.json").write_text(json.dumps(stats, indent=4))
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)
@@ -612,20 +681,30 @@ def export(src, out, video: bool = False, fps: int = D.CONTROL_HZ, file_mb: int 
 
 def to_hdf5(src, out, progress: bool = True) -> list[Path]:
     """A LeRobot folder -> LIBERO HDF5 files, one per task (`<out>/lerobot/<task>_demo.hdf5`), images
-    decoded once: the fast path for long training runs on a large download."""
+    decoded once: the fast path for long training runs on a large download. A task's demos are held in
+    memory while its file is written (~3 GB for 50 demos at 256²)."""
+    import re
     data = LeRobotData(src, progress=progress)
     out = Path(out) / "lerobot"
     by_task: dict = {}
     for i, ep in enumerate(data.episodes):
         by_task.setdefault(ep.instruction, []).append(i)
-    files = []
-    it = by_task.items()
-    if progress:
-        it = D.progress_bar(list(it), desc="converting", unit="task")
-    for text, idx in it:
-        path = out / f"{text.replace(' ', '_')}_demo.hdf5"
-        if path.exists():
+    paths = {}
+    for text in by_task:  # every name checked before anything is written
+        path = out / f"{re.sub(r'[^0-9A-Za-z]+', '_', text).strip('_')}_demo.hdf5"
+        back = D.instruction_from_filename(path)
+        if back != text:
+            raise D.DataError(f"{src}: task {text!r} has no LIBERO file name that reads back as itself ({path.name} "
+                              f"reads as {back!r}, and the stages train on the file name's instruction); train on "
+                              f"the LeRobot folder directly")
+        if path.exists() or path in paths.values():
             raise D.DataError(f"{path} exists; import never overwrites (choose another --out)")
+        paths[text] = path
+    files = []
+    it = list(by_task.items())
+    if progress:
+        it = D.progress_bar(it, desc="converting", unit="task")
+    for text, idx in it:
         demos = []
         for i in idx:
             ep = data.read_episode(i)
@@ -633,7 +712,7 @@ def to_hdf5(src, out, progress: bool = True) -> list[Path]:
             demos.append({"actions": ep["actions"], "obs": {"agentview_rgb": ep["agentview"],
                           "eye_in_hand_rgb": ep["wrist"], "ee_pos": p[:, :3], "ee_ori": p[:, 3:6],
                           "gripper_states": p[:, 6:8]}})
-        files.append(D.write_task_file(path, demos, instruction=text, image_convention="opencv"))
+        files.append(D.write_task_file(paths[text], demos, instruction=text, image_convention="opencv"))
     return files
 
 

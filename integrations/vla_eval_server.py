@@ -53,16 +53,19 @@ class CoWVLAModelServer(PredictModelServer):
         replan: actions executed per chunk (default l_a, the paper's open-loop chunk).
         decoding: "free" (the paper) or "constrained" (FAST's grammar), as `evaluate.py --decoding`.
         threads: torch threads (default: the cores idle at start, as evaluate.py).
+        device: torch device for the policy ("cpu", "cuda", "auto").
+        history: previous (keyframe, chunk) pairs in the context (default N - 1), as `evaluate.py --history`.
     """
 
     def __init__(self, policy: str, replan: int | None = None, decoding: str = "free", threads: int | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", history: int | None = None):
         import torch
 
         import training as TR
         from cofinetune import Policy
         torch.set_num_threads(threads or TR.free_cores())
-        self.policy = Policy.load(policy, device=device, replan=replan, constrained=decoding == "constrained")
+        self.policy = Policy.load(policy, device=device, replan=replan, history=history,
+                                  constrained=decoding == "constrained")
         super().__init__(chunk_size=self.policy.replan)
         self._past: dict[str, deque] = {}
         self.policy.predict_action_chunk(self._dummy(), "warm up")  # first-call cost before HELLO
@@ -73,7 +76,9 @@ class CoWVLAModelServer(PredictModelServer):
         return to_policy_obs({"images": {"agentview": img, "wrist": img}, "states": np.zeros(8)})
 
     def get_observation_params(self) -> dict[str, Any]:
-        return {"send_wrist_image": True, "send_state": True}
+        # both cameras, the state, and its axis-angle as robosuite computes it (the demos' ee_ori; the
+        # harness's default flips the quaternion when w < 0); a config's own params still win
+        return {"send_wrist_image": True, "send_state": True, "quat_no_antipodal": True}
 
     def get_action_spec(self):
         return {"position": POSITION_DELTA, "rotation": ROTATION_AA, "gripper": GRIPPER_CLOSE_POS}
@@ -85,9 +90,16 @@ class CoWVLAModelServer(PredictModelServer):
         self._past.pop(ctx.session_id, None)  # a new episode: no history
         await super().on_episode_start(config, ctx)
 
+    async def on_episode_end(self, result: dict[str, Any], ctx: SessionContext) -> None:
+        self._past.pop(ctx.session_id, None)
+        await super().on_episode_end(result, ctx)
+
     def predict(self, obs: dict, ctx: SessionContext) -> dict:
         # the policy's history of (keyframe, chunk) pairs is per session; predict() runs one at a time
         self.policy.past = self._past.setdefault(ctx.session_id, deque(maxlen=max(1, self.policy.history)))
+        if self.policy.proprio and "states" not in obs:
+            raise ValueError("this policy was trained with --proprio and needs the 8-D state: the benchmark needs "
+                             "send_state: true (this server asks for it in HELLO)")
         chunk = self.policy.predict_action_chunk(to_policy_obs(obs), str(obs.get("task_description", "")))
         return {"actions": chunk[: self.policy.replan]}                        # (replan, 7) in [-1, 1]
 
@@ -102,13 +114,15 @@ def main(argv=None):
     p.add_argument("--decoding", choices=["free", "constrained"], default="free",
                    help="action-token decoding, as evaluate.py --decoding")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the idle cores)")
+    p.add_argument("--history", type=int, default=None, help="(keyframe, chunk) pairs of context (default N - 1)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda or auto")
     args = p.parse_args(argv)
     import logging
 
     from vla_eval.model_servers.serve import serve
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s")
     try:
-        server = CoWVLAModelServer(args.policy, args.replan, args.decoding, args.threads)
+        server = CoWVLAModelServer(args.policy, args.replan, args.decoding, args.threads, args.device, args.history)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

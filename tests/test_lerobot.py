@@ -104,6 +104,21 @@ def test_video_variant_finds_every_frame(hdf5_root, exported):
         assert psnr.min() > 28, psnr                                            # AV1 at crf 30
 
 
+def test_indices_as_liberodata_takes_them(exported, hdf5_root):
+    h = D.open_data(hdf5_root)
+    for kind in ("png", "video"):
+        l = D.open_data(exported[kind])
+        T = l.episodes[0].length
+        a = l.images(0, "agentview")
+        np.testing.assert_array_equal(l.images(0, "agentview", [-1, 0]), a[[T - 1, 0]])   # negatives: this episode
+        np.testing.assert_array_equal(l.images(0, "agentview", slice(2, 5)), a[2:5])
+        np.testing.assert_array_equal(l.images(0, "agentview", 3), a[3])                  # one int: one frame
+        assert l.images(0, "agentview", []).shape == (0, 32, 32, 3) and l.read(0, "actions", []).shape == (0, 7)
+        assert h.images(0, "agentview", 3).shape == l.images(0, "agentview", 3).shape
+        with pytest.raises(D.DataError, match=rf"episode_0\): frame index \[{T}\] out of range for {T} frames"):
+            l.images(0, "agentview", [T])                            # never the next episode's first frame
+
+
 def write_v3_by_hand(root: Path, version="v3.0", fps=10, missing=None):
     """A LeRobot dataset laid out as LeRobot's LIBERO copies are (not with our writer): 3 episodes in two
     data files, PNG images, the task as pandas' unnamed index."""
@@ -163,6 +178,41 @@ def test_reads_a_dataset_not_written_by_us(tmp_path, version):
     assert d.proprio(1).shape == (7, 8) and d.read(1, "actions").shape == (7, 7)
 
 
+def test_reads_v21_with_one_video_per_episode(tmp_path):
+    """v2.1 as LeRobot's older LIBERO copies: one parquet and one MP4 per episode, names from the templates."""
+    root, fps = tmp_path / "v21", 10
+    tasks, meta = ["open the drawer"], []
+    frames = {e: marked_demo(12 + e, 64, e)["obs"]["agentview_rgb"] for e in range(2)}
+    for e, imgs in frames.items():
+        T = len(imgs)
+        for key in ("observation.images.image", "observation.images.wrist_image"):
+            w = L._VideoWriter(root / f"videos/chunk-000/{key}/episode_{e:06d}.mp4", fps, (64, 64))
+            w.write(imgs if key.endswith("image") else imgs[:, ::-1])
+            w.close()
+        (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"observation.state": [[0.0] * 8] * T, "action": [[0.1] * 7] * T,
+                                 "timestamp": [t / fps for t in range(T)], "frame_index": list(range(T)),
+                                 "episode_index": [e] * T, "index": list(range(T)), "task_index": [0] * T}),
+                       root / f"data/chunk-000/episode_{e:06d}.parquet")
+        meta.append({"episode_index": e, "tasks": tasks, "length": T})
+    (root / "meta").mkdir()
+    (root / "meta" / "episodes.jsonl").write_text("".join(json.dumps(m) + "\n" for m in meta))
+    (root / "meta" / "tasks.jsonl").write_text(json.dumps({"task_index": 0, "task": tasks[0]}) + "\n")
+    cam = {"dtype": "video", "shape": [64, 64, 3], "names": ["height", "width", "channel"]}
+    (root / "meta" / "info.json").write_text(json.dumps({
+        "codebase_version": "v2.1", "fps": fps, "chunks_size": 1000,
+        "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+        "features": {"observation.images.image": cam, "observation.images.wrist_image": cam,
+                     "observation.state": {"dtype": "float32", "shape": [8]},
+                     "action": {"dtype": "float32", "shape": [7]}}}))
+    d = D.open_data(root)
+    assert [e.length for e in d.episodes] == [12, 13] and d.video["agentview"]
+    ref = frames[1].astype(np.float64)
+    got = d.images(1, "agentview", [12, 0, 5]).astype(np.float64)
+    assert list(((got[:, None] - ref[None]) ** 2).mean(axis=(2, 3, 4)).argmin(1)) == [12, 0, 5]
+
+
 def test_clear_errors(tmp_path, exported):
     with pytest.raises(D.DataError, match=r"file-000.parquet: missing column 'action'"):
         D.open_data(write_v3_by_hand(tmp_path / "noaction", missing="action"))
@@ -191,6 +241,15 @@ def test_clear_errors(tmp_path, exported):
     (bad / "meta" / "info.json").write_text(json.dumps(info))
     with pytest.raises(D.DataError, match=r"info.json\[features\]\[action\]: expected shape \[7\], found \[6\]"):
         D.open_data(bad)
+    info["features"]["action"]["shape"] = [7]
+    info["features"]["observation.state"]["names"] = {"motors": [f"joint_{j}" for j in range(7)] + ["gripper"]}
+    (bad / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.raises(D.DataError, match=r"names .* are joint positions; the stages read the 8-D end-effector"):
+        D.open_data(bad)
+    info["features"]["observation.state"]["names"], info["fps"] = None, "ten"
+    (bad / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.raises(D.DataError, match=r"info.json: fps must be a positive number, found 'ten'"):
+        D.open_data(bad)
 
 
 def test_import_to_hdf5_and_cli(tmp_path, exported):
@@ -202,7 +261,7 @@ def test_import_to_hdf5_and_cli(tmp_path, exported):
     np.testing.assert_allclose(back.read(4, "actions"), lr.read(4, "actions"))
     run = lambda *a: subprocess.run([sys.executable, *a], cwd=REPO, capture_output=True, text=True)
     r = run("data.py", "inspect", str(exported["video"]))
-    assert r.returncode == 0 and "LeRobot v3.0 at 20 fps" in r.stdout and "open the top drawer" in r.stdout
+    assert r.returncode == 0 and "LeRobot v3.0, labelled 20 fps" in r.stdout and "open the top drawer" in r.stdout
     r = run("-m", "integrations.lerobot", "export", str(tmp_path / "h5"), "--out", str(exported["png"]))
     assert r.returncode == 2 and "exists; export never overwrites" in r.stderr
     r = run("tokenizers.py", "fit", "--data", str(exported["png"]), "--out", str(tmp_path / "tok"), "--l-a", "5",

@@ -61,7 +61,8 @@ def test_server_answers_hello_and_an_observation(policy_dir):
             ask = lambda kind, payload, seq: (ws.send(pack_message(Message(kind, payload, seq))), unpack_message(ws.recv()))[1]
             hello = ask(MessageType.HELLO, {"harness_version": "test"}, 0)
             assert hello.type == MessageType.HELLO and hello.payload["model_server"] == "CoWVLAModelServer"
-            assert hello.payload["observation_params"] == {"send_wrist_image": True, "send_state": True}
+            assert hello.payload["observation_params"] == {"send_wrist_image": True, "send_state": True,
+                                                          "quat_no_antipodal": True}
             ws.send(pack_message(Message(MessageType.EPISODE_START, {"task": {"name": "pick up object a"}}, 1)))
             rng = np.random.default_rng(0)
             img = lambda: rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
@@ -90,7 +91,12 @@ def test_predict_returns_a_chunk_and_keeps_history_per_session(policy_dir):
     a, b = SessionContext("a", "e1"), SessionContext("b", "e2")
     chunk = server.predict(obs, a)["actions"]
     assert chunk.shape == (server.policy.l_a, 7) and np.all(np.abs(chunk) <= 1)   # (chunk, 7), in range
-    server.predict(obs, a)
     server.predict(obs, b)
-    h = server.policy.history
-    assert len(server._past["a"]) == min(2, h) and len(server._past["b"]) == min(1, h)
+    assert server._past["a"] is not server._past["b"] and len(server._past["b"]) == min(1, server.policy.history)
+    import anyio
+    anyio.run(server.on_episode_start, {}, a)                                    # a new episode: no history
+    assert "a" not in server._past and "b" in server._past
+    flipped = {"agentview_image": img[::-1, ::-1], "robot0_eye_in_hand_image": img[::-1, ::-1]}
+    server.policy.reset()
+    direct = server.policy.predict_action_chunk(flipped, "pick up object a")   # what evaluate.py's loop asks
+    assert np.array_equal(server.predict(obs, SessionContext("c", "e3"))["actions"], direct)
