@@ -14,7 +14,7 @@ Outputs in --out: eval_info.json (per task / suite / overall success with trial 
 (the same as a markdown table), episodes.jsonl (one line per finished episode: `--resume` continues
 an interrupted evaluation from it; on the embedded benchmark each also lists `other_tasks_done`, the
 suite's other tasks whose goal the rollout reached, and `failure_mode`, why a failed episode's goal
-does not hold (envs.mini.FAILURE_MODES); the table counts both) and GIF videos of the first episodes (both
+does not hold (envs.mini.FAILURE_MODES; real LIBERO: envs.libero.FAILURE_MODES); the table counts both) and GIF videos of the first episodes (both
 cameras; with --imagine, the policy's imagined next keyframe beside the real one).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def env_backend(kind: str):
     """-> (suite names for 'all', suite(name) with .tasks/.max_steps/.name, make_env(suite, task, size)).
     An env may also offer tasks_done() (the suite's task ids whose goal holds now) and failure_mode()
     (why its own goal does not hold now, or None): run_episode then records other_tasks_done and
-    failure_mode; the embedded benchmark has both, real LIBERO neither."""
+    failure_mode; the embedded benchmark has both, real LIBERO failure_mode (envs.libero.FAILURE_MODES)."""
     import envs  # the real simulator (optional extra) exits with the install command when missing
     if kind not in envs.BACKENDS:
         raise SystemExit(f"error: unknown --env {kind!r} (expected {' or '.join(envs.BACKENDS)})")
@@ -307,7 +307,7 @@ def summarise(results: list[dict]) -> dict:
         if r.get("other_tasks_done") is not None:  # failures that completed another task of the suite instead
             did_other = not r["success"] and bool(r["other_tasks_done"])
             t["failed_did_other"] = t.get("failed_did_other", 0) + int(did_other)
-        if r.get("failure_mode"):  # embedded benchmark: why the goal did not hold at the time limit
+        if r.get("failure_mode"):  # why the goal did not hold at the time limit
             modes = t.setdefault("failure_modes", {})
             modes[r["failure_mode"]] = modes.get(r["failure_mode"], 0) + 1
     for t in per_task.values():

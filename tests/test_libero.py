@@ -287,7 +287,7 @@ def test_each_primitive_reaches_its_predicate_and_its_actions_replay(suite, task
         assert kind in [p[0] for p in env.goal()]
         demo, ok = libero_sim.rollout_expert(env, ("eval", init), keep_failed=True)
         assert ok, f"{suite} task {task} init {init}: {[(p, env.holds(p)) for p in env.goal()]}"
-        assert all(env.holds(p) for p in env.goal() if p[0] == kind)
+        assert all(env.holds(p) for p in env.goal() if p[0] == kind) and env.failure_mode() is None
     finally:
         env.close()
     # a second env built as the first: robosuite draws the fixtures' placements (not part of the
@@ -296,6 +296,10 @@ def test_each_primitive_reaches_its_predicate_and_its_actions_replay(suite, task
     try:
         replayed, steps = libero_sim.replay(env, env.suite.get_task_init_states(task)[init], demo["actions"])
         assert replayed and steps == len(demo["actions"]), (replayed, steps, len(demo["actions"]))
+        # failure_mode names the first unmet step of the plan (checked after the replay: the reset that a
+        # second set_init_state makes draws new fixture placements)
+        env.set_init_state(init)
+        assert env.failure_mode() == {"turnon": "not_turned_on", "open": "not_opened", "close": "never_lifted"}[kind]
     finally:
         env.close()
 
@@ -312,3 +316,27 @@ def test_torchvision_check_names_an_installed_but_unloadable_torchvision(tmp_pat
     assert note and "torchvision::nms does not exist" in note and "pip uninstall -y torchvision" in note
     (fake / "__init__.py").write_text("")           # one that loads: nothing to say
     assert torchvision_check() is None
+
+
+@needs_libero
+def test_failure_modes_follow_the_object_through_a_grasp():
+    """failure_mode() read from LIBERO's state along the expert's rollout: never lifted, then held away from
+    the basket, then held over it, then None once the goal holds (physics only)."""
+    env = libero_sim.LiberoEnv("libero_object", 0, camera_size=0)
+    try:
+        obs = env.set_init_state(0)
+        assert env.failure_mode() == "never_lifted"
+        expert = libero_sim.scripted_expert(env, np.random.default_rng(0))
+        modes, done = [], False
+        for _ in range(env.suite.max_steps):
+            obs, _, done, _ = env.step(expert(obs))
+            if done:
+                break
+            modes.append(env.failure_mode())
+        assert done and env.failure_mode() is None
+        seen = list(dict.fromkeys(modes))                        # first appearances, in order
+        assert seen[0] == "never_lifted" and "held_elsewhere" in seen and "held_over_goal" in seen, seen
+        assert seen.index("held_elsewhere") < seen.index("held_over_goal"), seen
+        assert set(seen) <= set(libero_sim.FAILURE_MODES)
+    finally:
+        env.close()

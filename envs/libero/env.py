@@ -127,6 +127,7 @@ class LiberoEnv:
         """A fresh random placement from LIBERO's samplers (robosuite's hard reset: 2-4 s)."""
         obs = self.env.reset()
         self._fresh = True
+        self._track_start()
         return obs
 
     def reset_from_xml(self, model_xml: str) -> dict:
@@ -135,6 +136,7 @@ class LiberoEnv:
         self.env.reset_from_xml_string(model_xml)
         self._hide_sites()
         self._fresh = True
+        self._track_start()
         return self.env.env._get_observations(force_update=True)
 
     def set_init_state(self, state) -> dict:
@@ -153,7 +155,9 @@ class LiberoEnv:
         if not self._fresh:
             self.reset()
         self._fresh = False
-        return self.env.set_init_state(state)
+        obs = self.env.set_init_state(state)
+        self._track_start()
+        return obs
 
     def set_val_state(self, i: int) -> dict:
         """Validation start state i (evaluate.py --init-states val): LIBERO's own placement samplers
@@ -168,10 +172,78 @@ class LiberoEnv:
         a = check_action(action)
         self._fresh = False
         obs, reward, done, info = self.env.step(a)
+        for name in getattr(self, "_max_rise", {}):  # rise above the lowest height since the first step
+            z = self.body_pos(name)[2]
+            self._z_low[name] = min(self._z_low.get(name, z), z)
+            self._max_rise[name] = max(self._max_rise[name], z - self._z_low[name])
         return obs, float(reward), bool(done), info
 
     def get_state(self) -> np.ndarray:
         return self.env.get_sim_state()
+
+    # --- diagnostics: why a rollout failed (evaluate.py's failure_mode column) ---------------
+    def _track_start(self):
+        """A new episode for failure_mode's "never lifted": the objects the goal places, how far each has
+        risen above its lowest height since the first step (not the state as set: LIBERO's init states
+        place objects a few cm off their resting height, and they settle in the first steps)."""
+        placed = [p[1] for p in self.goal() if p[0] in ("on", "in")]
+        self._z_low, self._max_rise = {}, {n: 0.0 for n in placed}
+
+    def _subtree(self, body: str) -> set:
+        m = self.sim.model._model
+        root = self.sim.model.body_name2id(body)
+        out = {root}
+        for b in range(m.nbody):
+            p = b
+            while p and p != root:
+                p = m.body_parentid[p]
+            if p == root:
+                out.add(b)
+        return out
+
+    def held(self, name: str) -> bool:
+        """Both fingers touch object `name` (a grasp), from MuJoCo's contacts."""
+        m, d = self.sim.model._model, self.sim.data._data
+        obj = self._subtree(self.env.env.get_object(name).root_body)
+        sides = set()
+        for c in d.contact[:d.ncon]:
+            for a, b in ((c.geom1, c.geom2), (c.geom2, c.geom1)):
+                if m.geom_bodyid[b] in obj:
+                    other = self.sim.model.body_id2name(int(m.geom_bodyid[a])) or ""
+                    if other.startswith("gripper0_") and "finger" in other:
+                        sides.add("left" if ("left" in other or "joint1" in other) else "right")
+        return sides == {"left", "right"}
+
+    def over_goal(self, name: str, target: str, margin: float = 0.01) -> bool:
+        """The centre of `name` lies over the footprint of `target` (an object, or the object whose region
+        it is: basket_1_contain_region -> basket_1), within `margin`; a bare site: within 5 cm of it."""
+        e = self.env.env
+        owner = max((o for o in e.obj_body_id if target == o or target.startswith(o + "_")), key=len, default=None)
+        xy = self.body_pos(name)[:2]
+        if owner is None or owner == name:
+            return bool(np.linalg.norm(xy - self.body_pos(target)[:2]) < 0.05)
+        corners = self.object_corners(owner)[:, :2]
+        return bool(np.all(corners.min(0) - margin <= xy) and np.all(xy <= corners.max(0) + margin))
+
+    def failure_mode(self) -> str | None:
+        """Why the goal does not hold now (None when it does), one of FAILURE_MODES: the first unmet predicate
+        in the order a plan reaches them (opening/switching on, placements, closing); for a placement, what
+        happened to the object since the episode's start. A diagnostic, not part of LIBERO's API."""
+        rank = {"open": 0, "turnon": 0, "in": 1, "on": 1, "close": 2, "turnoff": 2}
+        unmet = sorted((p for p in self.goal() if not self.holds(p)), key=lambda p: rank.get(p[0], 1))
+        if not unmet:
+            return None
+        kind, *args = unmet[0]
+        if kind not in ("on", "in"):
+            return {"open": "not_opened", "close": "not_closed", "turnon": "not_turned_on",
+                    "turnoff": "not_turned_off"}.get(kind, f"not_{kind}")
+        name, target = args[:2]
+        if self._max_rise.get(name, 0.0) < LIFTED:
+            return "never_lifted"
+        over = self.over_goal(name, target)
+        if self.held(name):
+            return "held_over_goal" if over else "held_elsewhere"
+        return "let_go_over_goal" if over else "let_go_elsewhere"
 
     def check_success(self) -> bool:
         return bool(self.env.check_success())
@@ -229,14 +301,7 @@ class LiberoEnv:
     def body_corners(self, body: str) -> np.ndarray:
         """(8 k, 3) world corners of the collision geoms' bounding boxes of `body` and its subtree."""
         m, d = self.sim.model._model, self.sim.data._data
-        root = self.sim.model.body_name2id(body)
-        bodies = {root}
-        for b in range(m.nbody):  # the object's subtree
-            p = b
-            while p and p != root:
-                p = m.body_parentid[p]
-            if p == root:
-                bodies.add(b)
+        bodies = self._subtree(body)
         signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
         pts = []
         for g in range(m.ngeom):
@@ -278,6 +343,18 @@ class LiberoEnv:
             ext = np.abs(R) @ m.geom_aabb[g, 3:]
             z.append(d.geom_xpos[g][2] + (R @ m.geom_aabb[g, :3])[2] - ext[2])
         return float(self.eef_pos()[2] - min(z))
+
+
+# LiberoEnv.failure_mode(): an object counts as lifted once it rose this far (m) above its start height.
+LIFTED = 0.03
+FAILURE_MODES = {  # failure_mode() -> what it means (the embedded benchmark's names where they apply)
+    "never_lifted": "the object to place never rose 3 cm",
+    "held_over_goal": "still held at the time limit, over the goal",
+    "held_elsewhere": "still held at the time limit, not over the goal",
+    "let_go_over_goal": "released over the goal but the goal predicate does not hold",
+    "let_go_elsewhere": "released away from the goal",
+    "not_opened": "the drawer or door is not open", "not_closed": "the drawer or door is not closed",
+    "not_turned_on": "the stove is not on", "not_turned_off": "the stove is not off"}
 
 
 def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0) -> LiberoEnv:
