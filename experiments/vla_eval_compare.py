@@ -1,6 +1,9 @@
 """The vla-eval harness against evaluate.py on the same policy and start states (docs/ecosystem.md).
 
-One task's official init states 0..E-1 scored three ways, one after the other:
+First, one observation both ways: after the 10 settling no-ops from init state 0, the harness's observation
+(its own env, reset and settle; upright 256² images, its 8-D state) against evaluate.py's at 256², and the
+policy's first chunk from each (the server's predict vs Policy.predict_action_chunk). Then one task's
+official init states 0..E-1 scored three ways, one after the other:
   evaluate.py --env libero at the demos' camera size (128²), evaluate.py at the harness's size (256²), and
   vla-eval's own LIBERO benchmark driving integrations/vla_eval_server.py.
 Prints per-episode success and policy steps (the 10 settling steps not counted) and the wall time of each
@@ -78,6 +81,41 @@ def harness(args, out: Path) -> tuple[dict, float]:
     return {e["episode_idx"]: (bool(e["metrics"]["success"]), e["steps"]) for e in eps}, time.time() - t0
 
 
+def first_chunk(args) -> dict:
+    """The same start both ways, in this process: image and state differences, and the first chunk."""
+    import numpy as np
+    sys.path.insert(0, str(REPO))
+    from vla_eval.benchmarks.libero.benchmark import LIBEROBenchmark
+    from vla_eval.model_servers.base import SessionContext
+    from vla_eval.recording import NullEpisodeRecorder
+
+    from envs import libero
+    from envs.common import obs_proprio
+    from integrations.vla_eval_server import CoWVLAModelServer
+    server = CoWVLAModelServer(args.policy, threads=1)
+    env = libero.LiberoEnv(args.suite, args.task, camera_size=256)          # evaluate.py's loop at 256²
+    obs = env.set_init_state(0)
+    for _ in range(SETTLE):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    server.policy.reset()
+    ours = server.policy.predict_action_chunk(obs, env.language)
+    env.close()
+    bench = LIBEROBenchmark(suite=args.suite, send_wrist_image=True, send_state=True, quat_no_antipodal=True)
+    bench._recorder = NullEpisodeRecorder()                                 # what start_episode sets
+    task = {**bench.get_tasks()[args.task], "episode_idx": 0}
+    hobs = bench.make_obs(bench.reset(task), task)
+    theirs = server.predict(hobs, SessionContext("first", "chunk"))["actions"]
+    bench.cleanup()
+    diff = lambda a, b: float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean())
+    out = {"task": task["name"], "same_instruction": task["name"] == env.language,
+           "agentview_mean_abs_diff": diff(hobs["images"]["agentview"], obs["agentview_image"][::-1, ::-1]),
+           "wrist_mean_abs_diff": diff(hobs["images"]["wrist"], obs["robot0_eye_in_hand_image"][::-1, ::-1]),
+           "state_max_abs_diff": float(np.abs(np.asarray(hobs["states"]) - obs_proprio(obs)).max()),
+           "first_chunk_equal": bool(np.array_equal(ours, theirs)), "first_chunk_max_abs_diff": diff(ours, theirs)}
+    print("first observation, both ways:", json.dumps(out, indent=1), flush=True)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--policy", required=True, help="co-fine-tuned run directory")
@@ -86,10 +124,15 @@ def main(argv=None):
     p.add_argument("--episodes", type=int, default=3, help="official init states 0..N-1")
     p.add_argument("--out", default="runs/vla_eval_compare", help="output directory (finished parts are kept)")
     p.add_argument("--max-steps", type=int, default=None, help="override the step budget (a quick check only)")
+    p.add_argument("--first-chunk-only", action="store_true", help="only the one-observation check")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    first = first_chunk(args)
+    if args.first_chunk_only:
+        (out / "first_chunk.json").write_text(json.dumps(first, indent=2))
+        return
     ways = {"evaluate.py, 128²": lambda: ours(args, 128, out / "evaluate_128"),
             "evaluate.py, 256²": lambda: ours(args, 256, out / "evaluate_256"),
             "vla-eval": lambda: harness(args, out / "vla_eval")}
@@ -100,7 +143,7 @@ def main(argv=None):
         print(f"| {i} | {' | '.join(cells)} |")
     print("| success | " + " | ".join(f"{sum(s for s, _ in r.values())}/{len(r)}" for r, _ in results.values()) + " |")
     print("| wall time | " + " | ".join(f"{t / 60:.1f} min" for _, t in results.values()) + " |")
-    (out / "compare.json").write_text(json.dumps({k: {"episodes": {str(i): {"success": s, "steps": n}
+    (out / "compare.json").write_text(json.dumps({"first_chunk": first} | {k: {"episodes": {str(i): {"success": s, "steps": n}
                                                                    for i, (s, n) in r.items()}, "wall_s": t}
                                                   for k, (r, t) in results.items()}, indent=2))
 
