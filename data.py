@@ -714,6 +714,16 @@ def inspect(path) -> str:
     return "\n".join(lines)
 
 
+def view_rate(view, batch_size: int, batches: int, workers: int) -> float:
+    """Samples/s of a view through make_loader, after one warm-up batch (worker start, file open)."""
+    it = iter(make_loader(view, batch_size, seed=0, workers=workers))
+    next(it)
+    t0, n = time.perf_counter(), 0
+    for _ in range(batches):
+        n += len(next(it)["key"])
+    return n / (time.perf_counter() - t0)
+
+
 def bench(path=None, image_size=128, batch_size=8, batches=20, workers=(0, 2)):
     """Samples/s of each view through a DataLoader; prints a table."""
     tmp = None
@@ -729,17 +739,7 @@ def bench(path=None, image_size=128, batch_size=8, batches=20, workers=(0, 2)):
              "WindowView (N=2, 2 cams)": WindowView(data, stats, image_size=image_size)}
     print(f"\n{'view':<26} {'items':>7} " + " ".join(f"{f'workers={w}':>14}" for w in workers))
     for name, view in views.items():
-        row = []
-        for w in workers:
-            loader = make_loader(view, batch_size, seed=0, workers=w)
-            it = iter(loader)
-            next(it)  # warm-up: worker start, file open
-            t0 = time.perf_counter()
-            n = 0
-            for _ in range(batches):
-                n += len(next(it)["key"])
-            row.append(f"{n / (time.perf_counter() - t0):10.0f} /s  ")
-            del it, loader
+        row = [f"{view_rate(view, batch_size, batches, w):10.0f} /s  " for w in workers]
         print(f"{name:<26} {len(view):>7} " + " ".join(row))
     if tmp:
         tmp.cleanup()

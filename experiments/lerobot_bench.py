@@ -16,22 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import data as D  # noqa: E402
-from integrations import lerobot as L  # noqa: E402
+from integrations import lerobot_export as W  # noqa: E402
 
 
 def du(path: Path) -> float:
     path = Path(path)
     files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
     return sum(f.stat().st_size for f in files) / 2**20
-
-
-def rate(view, batch_size: int, batches: int, workers: int) -> float:
-    it = iter(D.make_loader(view, batch_size, seed=0, workers=workers))
-    next(it)  # warm-up: workers start, files open
-    t0, n = time.perf_counter(), 0
-    for _ in range(batches):
-        n += len(next(it)["key"])
-    return n / (time.perf_counter() - t0)
 
 
 def main(argv=None):
@@ -48,7 +39,7 @@ def main(argv=None):
         sources, sizes = {"HDF5 (ours)": src}, {"HDF5 (ours)": du(src)}
         for name, video in (("LeRobot, PNG in parquet", False), ("LeRobot, AV1 MP4", True)):
             t0 = time.perf_counter()
-            sources[name] = L.export(src, Path(tmp) / name.split(",")[1].strip().replace(" ", "_"), video=video,
+            sources[name] = W.export(src, Path(tmp) / name.split(",")[1].strip().replace(" ", "_"), video=video,
                                      progress=False)
             sizes[name] = du(sources[name])
             print(f"export {name}: {time.perf_counter() - t0:.1f} s, {sizes[name]:.1f} MB "
@@ -61,7 +52,7 @@ def main(argv=None):
         for vname, make in views.items():
             cells, base = [], None
             for sname, path in sources.items():
-                r = rate(make(D.open_data(path)), args.batch_size, args.batches, args.workers)
+                r = D.view_rate(make(D.open_data(path)), args.batch_size, args.batches, args.workers)
                 base = base or r
                 cells.append(f"{r:.0f}/s" + ("" if r is base else f" ({r / base:.2f}×)"))
             print(f"| {vname} | {' | '.join(cells)} |")

@@ -12,6 +12,7 @@ import data as D
 pa = pytest.importorskip("pyarrow", reason="the LeRobot extra (requirements-lerobot.txt) is not installed")
 pq = pytest.importorskip("pyarrow.parquet")
 from integrations import lerobot as L  # noqa: E402
+from integrations import lerobot_export as W  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,8 +46,8 @@ def hdf5_root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(hdf5_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("lr")
-    return {"png": L.export(hdf5_root, out / "png", progress=False),
-            "video": L.export(hdf5_root, out / "video", video=True, progress=False)}
+    return {"png": W.export(hdf5_root, out / "png", progress=False),
+            "video": W.export(hdf5_root, out / "video", video=True, progress=False)}
 
 
 def test_png_round_trip_same_windows(hdf5_root, exported):
@@ -134,8 +135,8 @@ def write_v3_by_hand(root: Path, version="v3.0", fps=10, missing=None):
         f = 0 if e < 2 else 1
         for t in range(T):
             img = np.full((8, 8, 3), 10 * e + t, np.uint8)
-            r = {"observation.images.image": {"bytes": L._png(img), "path": None},
-                 "observation.images.wrist_image": {"bytes": L._png(255 - img), "path": None},
+            r = {"observation.images.image": {"bytes": W._png(img), "path": None},
+                 "observation.images.wrist_image": {"bytes": W._png(255 - img), "path": None},
                  "observation.state": rng.normal(size=8).tolist(), "action": rng.uniform(-1, 1, 7).tolist(),
                  "timestamp": t / fps, "frame_index": t, "episode_index": e, "index": index, "task_index": e % 2}
             rows[f].append({k: v for k, v in r.items() if k != missing})
@@ -186,7 +187,7 @@ def test_reads_v21_with_one_video_per_episode(tmp_path):
     for e, imgs in frames.items():
         T = len(imgs)
         for key in ("observation.images.image", "observation.images.wrist_image"):
-            w = L._VideoWriter(root / f"videos/chunk-000/{key}/episode_{e:06d}.mp4", fps, (64, 64))
+            w = W._VideoWriter(root / f"videos/chunk-000/{key}/episode_{e:06d}.mp4", fps, (64, 64))
             w.write(imgs if key.endswith("image") else imgs[:, ::-1])
             w.close()
         (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
@@ -228,7 +229,7 @@ def test_clear_errors(tmp_path, exported):
     short = tmp_path / "short"
     shutil.copytree(exported["video"], short)
     v = short / "videos" / "observation.images.image" / "chunk-000" / "file-000.mp4"
-    w = L._VideoWriter(v, D.CONTROL_HZ, (32, 32))
+    w = W._VideoWriter(v, D.CONTROL_HZ, (32, 32))
     w.write(np.zeros((40, 32, 32, 3), np.uint8))   # 2 s of the 9.9 s its six episodes need
     w.close()
     with pytest.raises(D.DataError, match=r"file-000.mp4: 2.00 s of video, but episode_5 needs .* shorter than its "
@@ -253,7 +254,7 @@ def test_clear_errors(tmp_path, exported):
 
 
 def test_import_to_hdf5_and_cli(tmp_path, exported):
-    files = L.to_hdf5(exported["png"], tmp_path / "h5", progress=False)
+    files = W.to_hdf5(exported["png"], tmp_path / "h5", progress=False)
     assert [f.name for f in files] == ["open_the_top_drawer_demo.hdf5",
                                        "pick_up_the_ketchup_and_place_it_in_the_basket_demo.hdf5"]
     back, lr = D.open_data(tmp_path / "h5"), D.open_data(exported["png"])
