@@ -10,7 +10,8 @@
 # Needs the real-LIBERO extra (requirements-libero.txt, docs/libero.md). Resumable stage by stage: a finished
 # task's demo file, a trained stage and finished episodes are kept, so re-running continues where it stopped.
 #   bash experiments/libero_cpu.sh libero_object              # generation, training, validation
-#   TEST=1 bash experiments/libero_cpu.sh libero_object       # + the official init states 0-9, once
+#   TEST=1 bash experiments/libero_cpu.sh libero_object       # + the official init states 0-9, once, the
+#                                                             # offline error on held-out demos, GIFs
 #   SUBSET=20 bash experiments/libero_cpu.sh libero_object    # the same recipe on the first 20 demos per task
 #                                                             # of the same generation (data scaling), own runs
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
@@ -60,7 +61,18 @@ for seed in $SEEDS; do
       --steps "${COFINETUNE_STEPS:-4000}" --batch-size 16 --log-every 500 --seed "$seed" --resume "${CFT[@]}"
   stamp "validation seed $seed"
   evaluate "$out" val "$VAL_TRIALS"
-  if [ "${TEST:-0}" = 1 ]; then stamp "test seed $seed"; evaluate "$out" test "$TRIALS"; fi
+  if [ "${TEST:-0}" = 1 ]; then
+    stamp "test seed $seed"; evaluate "$out" test "$TRIALS"
+    # what limits it: open-loop error on the held-out demos, with and without the right instruction
+    stamp "offline seed $seed"
+    done_ "$out/offline.md" || run python experiments/offline.py --policy "$out" --data "$DATA" --held-out \
+        --episodes 20 --other-instructions --out "$out/offline.md"
+    keep "$out/offline.md" "$(basename "$out")_offline"
+    # rollout GIFs, the imagined keyframe beside the real one: trial 0 (official init state 0) of every task
+    stamp "gifs seed $seed"
+    run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
+        --out "$out/gifs_test" --workers "$WORKERS" --videos 99 --imagine --resume
+  fi
 done
 if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
   stamp "zero-action baseline"

@@ -6,6 +6,7 @@ against the demo's actions, beside always predicting the mean action (no simulat
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import numpy as np  # noqa: E402
 ACTION_NAMES = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
 
 
-def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructions=False) -> dict:
+def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructions=False, pool=None) -> dict:
     """From the recorded observation at step s (every `every` steps of `episodes` episodes drawn with
     `seed`), the policy's first chunk (fresh context: `reset()` first) vs the demo's actions from s:
     mean |error| per action dimension, beside the error of always predicting the data's mean action.
@@ -29,9 +30,14 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
 
     With `other_instructions`, each observation is then also given every other instruction in the data and
     the error of those chunks against the same demo actions is averaged: a policy that reads the
-    instruction is worse with the wrong one; one that ignores it scores the same (docs/results.md, random layouts)."""
+    instruction is worse with the wrong one; one that ignores it scores the same (docs/results.md, random layouts).
+
+    `pool` limits the draw to these episode indices (--held-out: the ones training held out)."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(data.episodes), min(episodes, len(data.episodes)), replace=False)
+    pool = np.arange(len(data.episodes)) if pool is None else np.asarray(pool)
+    if not len(pool):
+        raise ValueError("no episode to sample from (the held-out split is empty: trained with --val-episodes 0?)")
+    pick = rng.choice(pool, min(episodes, len(pool)), replace=False)
     mean = np.concatenate([data.read(i, "actions") for i in range(len(data.episodes))]).mean(0)   # (7,)
     l_a = getattr(policy, "l_a", 10)
     instructions = sorted({e.instruction for e in data.episodes})
@@ -71,6 +77,10 @@ def main(argv=None):
     p.add_argument("--other-instructions", action="store_true",
                    help="also give each observation every other instruction in the data and report the error "
                         "of those chunks (does the policy read the instruction?)")
+    p.add_argument("--held-out", action="store_true",
+                   help="sample only the episodes the VLA stages held out for validation (every --val-episodes-th "
+                        "of --data, read from the policy's config.json; pass the data it was trained on)")
+    p.add_argument("--out", help="also write the table (and the raw numbers as JSON) to this markdown file")
     args = p.parse_args(argv)
     import cofinetune
     import data as D
@@ -80,18 +90,29 @@ def main(argv=None):
         demos = D.open_data(args.data)
     except D.DataError as e:
         sys.exit(f"error: {e}")
+    pool = None
+    if args.held_out:   # the split pretrain_vla.heldout_split made: every val_episodes-th episode
+        config = json.loads((Path(args.policy) / "config.json").read_text())
+        pool = D.heldout_episodes(len(demos.episodes), config.get("val_episodes", D.VAL_EVERY))
     try:
         r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed,
-                           args.other_instructions)
+                           args.other_instructions, pool)
     except ValueError as e:
         sys.exit(f"error: {e}")
     row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
-    print(f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} episodes of {args.data}")
-    print("| | " + " | ".join(ACTION_NAMES) + " | mean |\n|---|" + "---|" * (len(ACTION_NAMES) + 1))
-    print(row(f"policy {args.policy}", r["policy"]) + "\n" + row("mean action (baseline)", r["mean_action"]))
+    which = "held-out " if args.held_out else ""
+    lines = [f"mean |action error| over {r['chunks']} chunks of {len(r['episodes'])} {which}episodes of {args.data}",
+             "| | " + " | ".join(ACTION_NAMES) + " | mean |", "|---|" + "---|" * (len(ACTION_NAMES) + 1),
+             row(f"policy {args.policy}", r["policy"]), row("mean action (baseline)", r["mean_action"])]
     if r["other_instructions"] is not None:
-        print(row("policy, given another task's instruction", r["other_instructions"]))
-
+        lines.append(row("policy, given another task's instruction", r["other_instructions"]))
+    print("\n".join(lines))
+    if args.out:   # the table and the raw numbers, written whole (a temp file renamed) so a stopped run leaves none
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(r, indent=1) + "\n```\n")
+        tmp.replace(out)
 
 if __name__ == "__main__":
     main()

@@ -222,6 +222,10 @@ def test_offline_errors_against_the_mean_action(artifacts):
     r = offline_errors(ReadsInstruction(), demos, episodes=3, every=2, other_instructions=True)
     assert np.allclose(r["policy"], 0) and np.allclose(r["other_instructions"], r["mean_action"])
     assert offline_errors(Mean(), demos, episodes=1, every=10)["other_instructions"] is None
+    held = D.heldout_episodes(len(demos.episodes), 2)   # --held-out: only the pool's episodes are drawn
+    assert set(offline_errors(Mean(), demos, episodes=99, every=10, pool=held)["episodes"]) == set(held)
+    with pytest.raises(ValueError, match="held-out split is empty"):
+        offline_errors(Mean(), demos, pool=[])
 
 
 def test_libero_backend_missing_is_a_clear_error():
