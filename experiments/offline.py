@@ -79,24 +79,24 @@ def main(argv=None):
                         "of those chunks (does the policy read the instruction?)")
     p.add_argument("--held-out", action="store_true",
                    help="sample only the episodes the VLA stages held out for validation (every --val-episodes-th "
-                        "of --data, read from the policy's config.json; pass the data it was trained on)")
+                        "of --data, read from its config.json args; pass the data it was trained on)")
     p.add_argument("--out", help="also write the table (and the raw numbers as JSON) to this markdown file")
     args = p.parse_args(argv)
     import cofinetune
     import data as D
+    import training as TR
     if not (Path(args.policy) / "config.json").exists():
         sys.exit(f"error: {args.policy}/config.json not found — train a policy with cofinetune.py first")
     try:
         demos = D.open_data(args.data)
     except D.DataError as e:
         sys.exit(f"error: {e}")
-    pool = None
-    if args.held_out:   # the split pretrain_vla.heldout_split made: every val_episodes-th episode
-        config = json.loads((Path(args.policy) / "config.json").read_text())
-        pool = D.heldout_episodes(len(demos.episodes), config.get("val_episodes", D.VAL_EVERY))
+    policy = cofinetune.Policy.load(args.policy)
+    # --held-out: the split pretrain_vla.heldout_split made, every val_episodes-th episode
+    pool = D.heldout_episodes(len(demos.episodes), policy.config["args"].get("val_episodes", D.VAL_EVERY)) \
+        if args.held_out else None
     try:
-        r = offline_errors(cofinetune.Policy.load(args.policy), demos, args.episodes, args.every, args.seed,
-                           args.other_instructions, pool)
+        r = offline_errors(policy, demos, args.episodes, args.every, args.seed, args.other_instructions, pool)
     except ValueError as e:
         sys.exit(f"error: {e}")
     row = lambda name, v: f"| {name} | " + " | ".join(f"{x:.4f}" for x in v) + f" | {np.mean(v):.4f} |"
@@ -107,12 +107,11 @@ def main(argv=None):
     if r["other_instructions"] is not None:
         lines.append(row("policy, given another task's instruction", r["other_instructions"]))
     print("\n".join(lines))
-    if args.out:   # the table and the raw numbers, written whole (a temp file renamed) so a stopped run leaves none
+    if args.out:   # the table and the raw numbers, written whole so a stopped run leaves none
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(r, indent=1) + "\n```\n")
-        tmp.replace(out)
+        TR.atomic_write(out, lambda f: f.write_text("\n".join(lines) + "\n\n```json\n" + json.dumps(r, indent=1) + "\n```\n"))
+
 
 if __name__ == "__main__":
     main()
