@@ -12,8 +12,9 @@ extra) each provide, over the pieces here:
     bench(...)                    per-step and generation cost
 
 What is shared lives here: LIBERO's action/observation conventions (`obs_proprio`, `quat2axisangle`), the
-recording loop (`record_demo`), `--tasks` selection, the per-task statistics row and its table, the JSON
-report, a process pool that degrades to in-process, the contact sheet.
+recording loop (`record_demo`) and its resume within a task (`PartialTask`), `--tasks` selection, the
+per-task statistics row and its table, the JSON report, a process pool that degrades to in-process, the
+contact sheet.
 """
 from __future__ import annotations
 
@@ -150,6 +151,62 @@ def record_demo(env, expert, obs: dict, max_steps: int, model_file: str, cameras
         demo["obs"]["eye_in_hand_rgb"] = np.asarray(rec["eye_in_hand_rgb"], np.uint8)
     demo["rewards"] = demo["dones"] = (np.arange(T) == T - 1).astype(np.uint8) * int(success)
     return demo, success
+
+
+class PartialTask:
+    """One task's generation so far, kept beside its future task file so that an interrupted generation
+    resumes at the next attempt instead of redoing the task (attempt k starts from a placement seeded by k,
+    so the resumed attempts are the ones the uninterrupted run would have made). A kept demo is one
+    compressed .npz; `attempts.json` lists every attempt's outcome and seconds. Both are written
+    atomically after each attempt; `clear()` removes the directory once the task file is written."""
+
+    def __init__(self, task_file, meta: dict):
+        self.dir = Path(task_file).with_name(f".{Path(task_file).name}.partial")
+        self.meta = meta  # what must match for the attempts to be reused (seed, camera size)
+
+    def load(self) -> tuple[list[dict], list[dict]]:
+        """-> (kept demos in attempt order, attempt rows {k, ok, steps, s}); nothing when no partial run."""
+        log = self.dir / "attempts.json"
+        if not log.exists():
+            return [], []
+        state = json.loads(log.read_text())
+        if state["meta"] != self.meta:
+            raise SystemExit(f"error: {self.dir} holds attempts made with {state['meta']}, this generation "
+                             f"asks for {self.meta}; remove that directory or use another --out")
+        demos = []
+        for row in state["attempts"]:
+            if row["ok"]:
+                with np.load(self.dir / f"attempt_{row['k']:05d}.npz", allow_pickle=False) as z:
+                    demo = {"obs": {}}
+                    for key in z.files:
+                        if key.startswith("obs."):
+                            demo["obs"][key[4:]] = z[key]
+                        else:
+                            demo[key] = str(z[key]) if key == "model_file" else z[key]
+                demos.append(demo)
+        return demos, state["attempts"]
+
+    def add(self, attempts: list[dict], demo: dict | None):
+        """Record the newest attempt (`attempts[-1]`) and, when it succeeded, its demo."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if demo is not None:
+            flat = {k: v for k, v in demo.items() if k != "obs"}
+            flat.update({f"obs.{k}": v for k, v in demo["obs"].items()})
+            self._replace(f"attempt_{attempts[-1]['k']:05d}.npz", lambda f: np.savez_compressed(f, **flat))
+        self._replace("attempts.json", lambda f: f.write(json.dumps({"meta": self.meta, "attempts": attempts},
+                                                                    indent=0).encode()))
+
+    def _replace(self, name: str, write):
+        tmp = self.dir / f".{name}.tmp"
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, self.dir / name)
+
+    def clear(self):
+        if self.dir.exists():
+            for f in self.dir.iterdir():
+                f.unlink()
+            self.dir.rmdir()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -180,6 +180,52 @@ def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
 
 
 @needs_libero
+def test_an_interrupted_generation_resumes_at_the_next_attempt(tmp_path):
+    """Stopped after its first demo, a task's generation resumes at attempt 1 with that demo kept, and
+    writes the task file with both; the attempts kept beside it are removed once it is written."""
+    from envs.libero import cli
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(line):
+        if "attempt 0: ok" in line:
+            raise Stop
+    with pytest.raises(Stop):
+        cli.generate_task("libero_object", 1, 2, tmp_path, camera_size=32, log=stop_after_first)
+    f = tmp_path / "libero_object" / "pick_up_the_cream_cheese_and_place_it_in_the_basket_demo.hdf5"
+    partial = cli.PartialTask(f, {"seed": 0, "camera_size": 32})
+    kept, rows = partial.load()
+    assert len(kept) == 1 and [r["k"] for r in rows] == [0] and not f.exists()
+    lines = []
+    row = cli.generate_task("libero_object", 1, 2, tmp_path, camera_size=32, log=lines.append)
+    assert any("resuming after attempt 0" in line for line in lines), lines
+    assert row["demos"] == 2 and row["attempts"] == 2 and not partial.dir.exists()
+    import h5py
+    with h5py.File(f) as h:
+        np.testing.assert_array_equal(h["data/demo_0/actions"][()], kept[0]["actions"])
+        assert len(h["data"]) == 2
+
+
+@needs_libero
+def test_a_task_whose_first_attempts_all_fail_is_given_up_once(tmp_path, monkeypatch):
+    """After `give_up_after` failed attempts and no success the task is left out, and a re-run does not
+    redo them (each costs a whole episode with cameras)."""
+    from envs.libero import cli
+    monkeypatch.setattr(cli, "rollout_expert", lambda env, start, seed: (None, False))
+    row = cli.generate_task("libero_object", 1, 5, tmp_path, camera_size=32, log=lambda *_: None,
+                            give_up_after=3)
+    assert row["given_up"] and row["demos"] == 0 and row["attempts"] == 3 and row["file"] is None
+
+    def must_not_run(*_):
+        raise AssertionError("a given-up task's attempts were redone")
+    monkeypatch.setattr(cli, "rollout_expert", must_not_run)
+    row = cli.generate_task("libero_object", 1, 5, tmp_path, camera_size=32, log=lambda *_: None,
+                            give_up_after=3)
+    assert row["given_up"] and row["attempts"] == 3
+
+
+@needs_libero
 def test_a_trained_policy_accepts_libero_observations(object_env, artifacts, tmp_path):
     """The CoWVLA Policy (trained one step on tiny fixture data) acts on the real env's observations."""
     import cofinetune

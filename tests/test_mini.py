@@ -342,3 +342,28 @@ def test_perturbed_demos_record_the_experts_corrections():
     again, _ = sim.rollout_expert("mini_goal", 4, 1, perturb=0.0, seed=0, camera_size=0, split="train")
     default, _ = sim.rollout_expert("mini_goal", 4, 1, seed=0, camera_size=0, split="train")
     assert np.array_equal(again["actions"], default["actions"])              # perturb=0 is the old stream
+
+
+def test_partial_task_keeps_each_attempt_and_refuses_other_settings(tmp_path):
+    """A generation's attempts so far (envs.common.PartialTask, shared by both simulators' generators)
+    come back in attempt order, arrays and the model string intact; other settings are refused, never mixed."""
+    from envs.common import PartialTask
+    task_file = tmp_path / "suite" / "task_demo.hdf5"
+    rng = np.random.default_rng(0)
+    demo = {"actions": rng.normal(size=(5, 7)), "model_file": "<mujoco/>", "init_state": rng.normal(size=9),
+            "obs": {"agentview_rgb": rng.integers(0, 255, (5, 8, 8, 3), dtype=np.uint8)}}
+    p = PartialTask(task_file, {"seed": 0, "camera_size": 8})
+    assert p.load() == ([], [])
+    attempts = [{"k": 0, "ok": False, "steps": None, "s": 1.0}]
+    p.add(attempts, None)
+    attempts.append({"k": 1, "ok": True, "steps": 5, "s": 2.0})
+    p.add(attempts, demo)
+    demos, rows = PartialTask(task_file, {"seed": 0, "camera_size": 8}).load()
+    assert [r["k"] for r in rows] == [0, 1] and len(demos) == 1
+    assert demos[0]["model_file"] == "<mujoco/>"
+    np.testing.assert_array_equal(demos[0]["actions"], demo["actions"])
+    np.testing.assert_array_equal(demos[0]["obs"]["agentview_rgb"], demo["obs"]["agentview_rgb"])
+    with pytest.raises(SystemExit, match="camera_size"):
+        PartialTask(task_file, {"seed": 0, "camera_size": 16}).load()
+    p.clear()
+    assert not p.dir.exists() and PartialTask(task_file, {"seed": 0, "camera_size": 8}).load() == ([], [])

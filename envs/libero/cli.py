@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.common import (CONTROL_HZ, add_task_args, at_least, executor, generation_summary, print_table, record_demo,
-                         select_tasks, task_row, write_report)
+from envs.common import (CONTROL_HZ, PartialTask, add_task_args, at_least, executor, generation_summary, print_table,
+                         record_demo, select_tasks, task_row, write_report)
 from envs.libero.env import (STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
                              train_seed)
 from envs.libero.expert import expert_support, scripted_expert
@@ -85,40 +85,57 @@ def _task_file_attrs(env: LiberoEnv, camera_size: int) -> dict:
 
 
 def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, camera_size: int = 128,
-                  max_attempts: int | None = None, log=_log) -> dict:
+                  max_attempts: int | None = None, log=_log, give_up_after: int = 10) -> dict:
     """Demonstrations of one task -> `out/<suite>/<task_name>_demo.hdf5` (successful episodes only).
-    Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`."""
+    Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`; a task
+    whose first `give_up_after` attempts all fail is given up (each failure costs the whole step budget
+    with cameras: ~45 s). Every attempt is kept as it ends (`PartialTask`), so an interrupted run resumes
+    at the next attempt."""
     from data import write_task_file  # torch is needed only here
     suite = get_suite(suite)
-    done = _finished_task(Path(out) / suite.name / f"{suite.tasks[task_id].name}_demo.hdf5", demos_per_task,
-                          camera_size)
+    path = Path(out) / suite.name / f"{suite.tasks[task_id].name}_demo.hdf5"
+    done = _finished_task(path, demos_per_task, camera_size)
     if done is not None:  # an earlier, interrupted generation finished this task: resume after it
         log(f"  {suite.name} task {task_id}: {done['demos']} demos already in {done['file']}, kept")
         return task_row(suite.name, suite.tasks[task_id], done["demos"], done["demos"], done["lengths"],
                         kept_from_earlier_run=True, file=done["file"])
     max_attempts = max_attempts or demos_per_task + max(5, demos_per_task // 2)
+    partial = PartialTask(path, {"seed": seed, "camera_size": camera_size})
+    demos, attempts = partial.load()
+    if attempts:
+        log(f"  {suite.name} task {task_id}: resuming after attempt {len(attempts) - 1} "
+            f"({len(demos)} demos kept in {partial.dir})")
     t0 = time.perf_counter()
     env = LiberoEnv(suite, task_id, camera_size=camera_size)
     t_build = time.perf_counter() - t0
-    demos, attempts, times = [], 0, []
-    while len(demos) < demos_per_task and attempts < max_attempts:
+
+    def hopeless():
+        return not demos and len(attempts) >= give_up_after
+    while len(demos) < demos_per_task and len(attempts) < max_attempts and not hopeless():
         t1 = time.perf_counter()
-        demo, ok = rollout_expert(env, ("train", attempts), seed)
-        attempts += 1
-        times.append(time.perf_counter() - t1)
+        demo, ok = rollout_expert(env, ("train", len(attempts)), seed)
+        attempts.append({"k": len(attempts), "ok": ok, "steps": len(demo["actions"]) if ok else None,
+                         "s": time.perf_counter() - t1})
+        partial.add(attempts, demo)
         if ok:
             demos.append(demo)
-        log(f"  {suite.name} task {task_id} attempt {attempts - 1}: {'ok' if ok else 'FAILED'} "
-            f"({len(demo['actions']) if ok else '-'} steps, {times[-1]:.1f} s)")
+        log(f"  {suite.name} task {task_id} attempt {len(attempts) - 1}: {'ok' if ok else 'FAILED'} "
+            f"({attempts[-1]['steps'] or '-'} steps, {attempts[-1]['s']:.1f} s)")
+    if hopeless():
+        log(f"  {suite.name} task {task_id}: given up, its first {len(attempts)} attempts all failed")
     task = suite.tasks[task_id]
-    path = None
+    written = None
     if demos:
-        path = write_task_file(Path(out) / suite.name / f"{task.name}_demo.hdf5", demos,
-                               **_task_file_attrs(env, camera_size))
+        written = write_task_file(path, demos, **_task_file_attrs(env, camera_size))
     env.close()
-    return task_row(suite.name, task, len(demos), attempts, [len(d["actions"]) for d in demos],
-                    env_build_s=t_build, s_per_attempt=float(np.mean(times)) if times else 0.0,
-                    file=str(path) if path else None)
+    times = [a["s"] for a in attempts]
+    row = task_row(suite.name, task, len(demos), len(attempts), [len(d["actions"]) for d in demos],
+                   env_build_s=t_build, s_per_attempt=float(np.mean(times)) if times else 0.0,
+                   file=str(written) if written else None, given_up=hopeless())
+    # the task file holds the demos now; a short or given-up task keeps its attempts, so a re-run skips them
+    if len(demos) >= demos_per_task:
+        partial.clear()
+    return row
 
 
 def _finished_task(path: Path, demos_per_task: int, camera_size: int) -> dict | None:
@@ -155,7 +172,7 @@ def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
-             tasks=None, workers=1, log=_log) -> list[dict]:
+             tasks=None, workers=1, log=_log, give_up_after: int = 10) -> list[dict]:
     """Write demos for every selected task and `out/libero_sim_report.json` -> the per-task statistics.
     `workers` > 1: one process per task at a time (each builds its own simulator; rendering is CPU-bound,
     so more workers than cores only slows each down)."""
@@ -163,10 +180,11 @@ def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", see
     with executor(workers) as ex:
         # the progress lines go to `log` in-process; worker processes print their own
         futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size, None,
-                             log if workers <= 1 else _log) for s, t in pairs]
+                             log if workers <= 1 else _log, give_up_after) for s, t in pairs]
         rows = [f.result() for f in futures]
     write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
-                                                         "seed": seed, "camera_size": camera_size, "tasks": tasks}, rows)
+                                                         "seed": seed, "camera_size": camera_size, "tasks": tasks,
+                                                         "give_up_after": give_up_after}, rows)
     return rows
 
 
@@ -262,6 +280,8 @@ def main(argv=None):
     g.add_argument("--seed", type=int, default=0, help="seed of the training placements and expert noise")
     g.add_argument("--camera-size", type=at_least(8), default=128, help="image height = width in pixels")
     g.add_argument("--workers", type=at_least(1), default=1, help="tasks generated in parallel, one process each")
+    g.add_argument("--give-up-after", type=at_least(1), default=10,
+                   help="leave a task out when its first N attempts all fail (each failure costs a full episode)")
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
     _expert_task_args(s, suite_help)
@@ -306,7 +326,7 @@ def main(argv=None):
     elif args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks,
-                        args.workers)
+                        args.workers, give_up_after=args.give_up_after)
         return generation_summary(rows, args.out, args.demos_per_task, time.perf_counter() - t0)
     elif args.cmd == "success":
         t0 = time.perf_counter()
