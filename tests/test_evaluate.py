@@ -11,17 +11,20 @@ from experiments.offline import offline_errors
 class RecordingEnv:
     """Wraps a real MiniEnv and records the actions it receives, one list per episode (set_init_state)."""
 
+    always_render = False  # True: draw the cameras at every step, whatever the loop asks
+
     def __init__(self, env):
-        self.env, self.actions, self.episodes = env, [], []
+        self.env, self.actions, self.episodes, self.renders = env, [], [], []
 
     def set_init_state(self, i):
         self.init, self.actions = i, []
         self.episodes.append(self.actions)
         return self.env.set_init_state(i)
 
-    def step(self, a):
+    def step(self, a, render=True):
         self.actions.append(np.asarray(a))
-        return self.env.step(a)
+        self.renders.append(render)
+        return self.env.step(a, render or self.always_render)
 
     def close(self):
         self.env.close()
@@ -72,6 +75,39 @@ def test_protocol_settles_then_acts_from_init_state(recording, tmp_path):
     seen_img, instruction = E._POLICY.seen[0]
     assert instruction == "open the drawer" and seen_img.shape == (32, 32, 3)
     assert (tmp_path / "v.gif").exists()
+
+
+def test_cameras_draw_only_for_a_replan_and_the_rollout_is_unchanged(recording, monkeypatch):
+    """Between re-plans the loop asks the env for no images; the policy still sees an image at every re-plan,
+    the same pixels and hence the same actions as with the cameras drawn at every step."""
+    from collections import deque
+
+    class ChunkPolicy(ConstantPolicy):  # a 4-action chunk from the pixels it sees at each re-plan
+        def __init__(self):
+            super().__init__()
+            self.queue = deque()
+
+        def select_action(self, obs, instruction):
+            if not self.queue:
+                self.seen.append(obs["agentview_image"].copy())
+                v = obs["agentview_image"].mean() / 255 - 0.5
+                self.queue.extend([np.array([v, 0.6, -0.2, 0, 0, 0, -1.0])] * 4)
+            return self.queue.popleft()
+    job = {"env": "mini", "suite": "mini_goal", "task": 0, "trial": 1, "camera_size": 32, "video": None,
+           "imagine": False, "max_steps": 20}
+    runs = []
+    for always in (False, True):
+        monkeypatch.setattr(RecordingEnv, "always_render", always)
+        monkeypatch.setattr(E, "_POLICY", ChunkPolicy())
+        E.close_envs()  # a fresh env for each run (evaluate keeps one per task)
+        recording.clear()
+        E.run_episode(job)
+        runs.append((np.stack(recording[0].actions), E._POLICY.seen, recording[0].renders))
+    (acts, seen, renders), (acts_all, seen_all, _) = runs
+    assert len(seen) == 5 and all(np.array_equal(a, b) for a, b in zip(seen, seen_all))
+    np.testing.assert_array_equal(acts, acts_all)
+    # rendered: the last settling step and the last step of each chunk (its next observation is read)
+    assert [t for t, r in enumerate(renders) if r] == [9, 13, 17, 21, 25, 29]
 
 
 def test_success_is_done_at_any_step(recording, monkeypatch):

@@ -180,6 +180,38 @@ def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
 
 
 @needs_libero
+def test_skipping_the_cameras_changes_no_state_and_no_drawn_image():
+    """step(render=False) between drawn steps: the same states at every step and bit-identical images at
+    the drawn ones as an env drawing every step (robosuite samples its cameras on a timer inside the step;
+    the gate keeps the timer). Each env is built fresh: the fixtures are drawn at construction."""
+    acts = np.clip(np.random.default_rng(0).normal(0, 0.5, (15, 7)), -1, 1)
+    runs = []
+    for every in (1, 5):
+        env = libero_sim.LiberoEnv("libero_object", 0, camera_size=32)
+        try:
+            env.set_init_state(0)
+            states, images = [], {}
+            for t, a in enumerate(acts):
+                drawn = t % every == every - 1
+                obs = env.step(a, render=drawn)[0]
+                states.append(env.get_state())
+                assert ("agentview_image" in obs) == drawn
+                if drawn:
+                    images[t] = (obs["agentview_image"], obs["robot0_eye_in_hand_image"])
+            obs = env.set_init_state(1)  # every other path draws again
+            assert obs["agentview_image"].shape == (32, 32, 3)
+        finally:
+            env.close()
+        runs.append((np.array(states), images))
+    (states, images), (states5, images5) = runs
+    np.testing.assert_array_equal(states, states5)
+    assert sorted(images5) == [4, 9, 14]
+    for t, pair in images5.items():
+        for a, b in zip(images[t], pair):
+            np.testing.assert_array_equal(a, b)
+
+
+@needs_libero
 def test_an_interrupted_generation_resumes_at_the_next_attempt(tmp_path):
     """Stopped after its first demo, a task's generation resumes at attempt 1 with that demo kept, and
     writes the task file with both; the attempts kept beside it are removed once it is written."""

@@ -29,7 +29,9 @@ Interface (what evaluate.py needs)
     LiberoEnv(suite, task_id, camera_size=128)
         .set_init_state(i)    the task's official init state i (0..49), or a flattened MuJoCo state;
                               resets first if the env has stepped (LIBERO's evaluation does the same)
-        .step(action)         -> (obs, reward, done, info), done = the task's goal predicate
+        .step(action, render=True) -> (obs, reward, done, info), done = the task's goal predicate;
+                              render=False skips the cameras for that step (no images in obs; a drawn
+                              image is bit-identical to an always-on camera's)
         .reset()              a fresh random placement from LIBERO's samplers (seeded by .seed(s))
         .close()
     Observations are LIBERO's dict unchanged: agentview_image, robot0_eye_in_hand_image (H, W, 3) uint8

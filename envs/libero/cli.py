@@ -212,7 +212,8 @@ def measure_success(suite="libero_object", inits=10, seed=0, tasks=None, workers
 
 
 def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) -> dict:
-    """Seconds for env construction, reset, set_init_state, and a step with and without cameras."""
+    """Seconds for env construction, reset, set_init_state, and a step with cameras, with them skipped
+    (step(render=False)) and without them."""
     res = {}
     for size in (camera_size, 0):
         tag = f"cam{size}" if size else "nocam"
@@ -231,6 +232,11 @@ def bench(suite="libero_object", task=0, steps=40, camera_size=128, log=_log) ->
         for _ in range(steps):
             env.step(noop)
         res[f"step_{tag}_s"] = (time.perf_counter() - t0) / steps
+        if size:  # the same env with its cameras skipped (evaluate.py between re-plans)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                env.step(noop, render=False)
+            res[f"step_{tag}_render_off_s"] = (time.perf_counter() - t0) / steps
         env.close()
     for k, v in res.items():
         log(f"  {k:<24} {v:.4f}")

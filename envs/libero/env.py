@@ -168,15 +168,39 @@ class LiberoEnv:
         self._fresh = False
         return obs
 
-    def step(self, action):
+    def step(self, action, render: bool = True):
+        """LIBERO's step. `render=False`: the cameras are skipped for this step and the observation holds no
+        images (for a caller that will not read them: a policy between re-plans). robosuite samples each camera
+        inside the step on its own timer; the gate below keeps that timer and only skips the drawing, so the
+        images of a rendered step are bit-identical to those of an env that renders every step."""
         a = check_action(action)
         self._fresh = False
-        obs, reward, done, info = self.env.step(a)
+        self._gate_cameras(render)
+        try:
+            obs, reward, done, info = self.env.step(a)
+        finally:
+            self._render = True  # every other path (reset, set_init_state) draws
+        if not render:
+            obs = {k: v for k, v in obs.items() if k not in self._last_image}
         for name in getattr(self, "_max_rise", {}):  # rise above the lowest height since the first step
             z = self.body_pos(name)[2]
             self._z_low[name] = min(self._z_low.get(name, z), z)
             self._max_rise[name] = max(self._max_rise[name], z - self._z_low[name])
         return obs, float(reward), bool(done), info
+
+    def _gate_cameras(self, render: bool):
+        """Wrap each camera observable's sensor (robosuite rebuilds them at every hard reset) so that it draws
+        only while `self._render`; skipped, it returns its last image, which step() drops from the observation."""
+        self._render = render
+        self._last_image = getattr(self, "_last_image", {})  # camera observable name -> its last drawn image
+        for name, o in self.env.env._observables.items():
+            if o.modality == "image" and not getattr(o._sensor, "gated", False):
+                def gated(obs_cache, draw=o._sensor, name=name):
+                    if self._render or name not in self._last_image:
+                        self._last_image[name] = draw(obs_cache)
+                    return self._last_image[name]
+                gated.gated, gated.__modality__ = True, o._sensor.__modality__
+                o._sensor = gated  # robosuite's set_sensor would draw once to check it: assigned directly
 
     def get_state(self) -> np.ndarray:
         return self.env.get_sim_state()

@@ -129,7 +129,8 @@ class MiniEnv:
         self._max_rise = dict.fromkeys(self.objects, 0.0)
 
     # --- stepping ----------------------------------------------------------------------------
-    def step(self, action):
+    def step(self, action, render: bool = True):
+        """One control step. `render=False`: no camera images in the observation (physics only)."""
         a = check_action(action)
         a = np.clip(a, -1.0, 1.0)
         q = self.data.qpos
@@ -146,18 +147,18 @@ class MiniEnv:
         info = {"success": success, "object_pos": pos}
         if self._drawer_adr is not None:
             info["drawer_q"] = self.drawer_q()
-        return self._obs(), float(success), success, info
+        return self._obs(render), float(success), success, info
 
     def render(self, camera: str) -> np.ndarray:
         self.renderer.update_scene(self.data, camera=camera)
         return self.renderer.render()[::-1, ::-1]  # (H, W, 3) upside down, as LIBERO's env returns it
 
-    def _obs(self) -> dict:
+    def _obs(self, render: bool = True) -> dict:
         pos = self.eef_pos()
         obs = {"robot0_eef_pos": pos, "robot0_eef_quat": _quat_xyzw(self.data.site_xmat[self._eef]),
                "robot0_gripper_qpos": self.data.qpos[4:6].copy(),
                "robot0_joint_pos": self.data.qpos[:4].copy()}
-        if self.renderer is not None:
+        if self.renderer is not None and render:
             obs["agentview_image"] = self.render("agentview")
             obs["robot0_eye_in_hand_image"] = self.render("robot0_eye_in_hand")
         return obs
