@@ -24,6 +24,11 @@ run() {
 
 # the one place a stage is skipped: its output exists (never in a dry run, which lists every stage)
 done_() { [ "${DRY_RUN:-0}" != 1 ] && [ -e "$1" ]; }
+# trained DIR STEPS: a training run reached STEPS (its config.json, rewritten with every checkpoint, says so);
+# skipping it saves the minutes a --resume spends loading the data only to find nothing left to do
+trained() {
+  done_ "$1/config.json" && python -c "import json, sys; sys.exit(json.load(open(sys.argv[1])).get('step', 0) < int(sys.argv[2]))" "$1/config.json" "$2"
+}
 
 demos() {
   local suite="$1" n="$2" data="$3"; shift 3
@@ -34,8 +39,8 @@ demos() {
 artefacts() {
   local data="$1" runs="$2" vqgan_steps="$3" extractor_steps="$4"; shift 4
   done_ "$runs/tokenizers/fast.json" || run python tokenizers.py fit --data "$data" --out "$runs/tokenizers"
-  run python tokenizers.py train-vqgan --data "$data" --out "$runs/vqgan" --tiny --steps "$vqgan_steps" \
-      --ckpt-every 500 --log-every 250 --resume
+  trained "$runs/vqgan" "$vqgan_steps" || run python tokenizers.py train-vqgan --data "$data" --out "$runs/vqgan" \
+      --tiny --steps "$vqgan_steps" --ckpt-every 500 --log-every 250 --resume
   done_ "$runs/vqgan/keyframe_ids.hdf5" || run python tokenizers.py cache --data "$data" --vqgan "$runs/vqgan"
   done_ "$runs/extractor/z_m_span20.hdf5" || run python train_extractor.py --data "$data" --out "$runs/extractor" \
       --tiny --steps "$extractor_steps" --val-every 400 --log-every 200 --resume "$@"

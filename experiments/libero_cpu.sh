@@ -46,8 +46,8 @@ stamp artefacts
 artefacts "$DATA" "$RUNS" "${VQGAN_STEPS:-1500}" "${EXTRACTOR_STEPS:-800}"
 # 3. pre-training (Sec. 3.3) and co-fine-tuning (Sec. 3.4) per seed
 stamp pretraining
-run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" "${VLA[@]}" --steps "${PRETRAIN_STEPS:-1000}" \
-    --batch-size 16 --log-every 250 --resume
+trained "$RUNS/pretrain" "${PRETRAIN_STEPS:-1000}" || run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" \
+    "${VLA[@]}" --steps "${PRETRAIN_STEPS:-1000}" --batch-size 16 --log-every 250 --resume
 # evaluate POLICY STATES N: N trials per task from STATES, eval_info.json kept as results/$NAME/<label>_STATES
 evaluate() {
   run python evaluate.py --policy "$1" --env libero --suite "$SUITE" --trials "$3" --init-states "$2" \
@@ -57,8 +57,9 @@ evaluate() {
 for seed in $SEEDS; do
   out="$RUNS/cft_s$seed"
   stamp "co-fine-tuning seed $seed"
-  run python cofinetune.py "${ART[@]}" --out "$out" --init-from "$RUNS/pretrain" "${VLA[@]}" \
-      --steps "${COFINETUNE_STEPS:-4000}" --batch-size 16 --log-every 500 --seed "$seed" --resume "${CFT[@]}"
+  trained "$out" "${COFINETUNE_STEPS:-4000}" || run python cofinetune.py "${ART[@]}" --out "$out" \
+      --init-from "$RUNS/pretrain" "${VLA[@]}" --steps "${COFINETUNE_STEPS:-4000}" --batch-size 16 \
+      --log-every 500 --seed "$seed" --resume "${CFT[@]}"
   stamp "validation seed $seed"
   evaluate "$out" val "$VAL_TRIALS"
   if [ "${TEST:-0}" = 1 ]; then
