@@ -14,9 +14,11 @@
 #                                                             # offline error on held-out demos, GIFs
 #   SUBSET=20 bash experiments/libero_cpu.sh libero_object    # the same recipe on the first 20 demos per task
 #                                                             # of the same generation (data scaling), own runs
+#   VARIANTS=1 bash experiments/libero_cpu.sh libero_object   # + evaluation-time variants on validation states
+#                                                             # (constrained decoding; re-planning every 5 steps)
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST, SUBSET.
+#   WORKERS (2), TEST, SUBSET, VARIANTS.
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -48,11 +50,13 @@ artefacts "$DATA" "$RUNS" "${VQGAN_STEPS:-1500}" "${EXTRACTOR_STEPS:-800}"
 stamp pretraining
 trained "$RUNS/pretrain" "${PRETRAIN_STEPS:-1000}" || run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" \
     "${VLA[@]}" --steps "${PRETRAIN_STEPS:-1000}" --batch-size 16 --log-every 250 --resume
-# evaluate POLICY STATES N: N trials per task from STATES, eval_info.json kept as results/$NAME/<label>_STATES
+# evaluate POLICY STATES N [TAG evaluate flags]: N trials per task from STATES into POLICY/eval_STATES[_TAG],
+# eval_info.json kept as results/$NAME/<policy>_STATES[_TAG]
 evaluate() {
-  run python evaluate.py --policy "$1" --env libero --suite "$SUITE" --trials "$3" --init-states "$2" \
-      --out "$1/eval_$2" --workers "$WORKERS" --videos 0 --resume
-  keep "$1/eval_$2/eval_info.json" "$(basename "$1")_$2"
+  local policy="$1" states="$2" n="$3" tag="${4:+_$4}"; shift 3; shift $(( $# > 0 ))
+  run python evaluate.py --policy "$policy" --env libero --suite "$SUITE" --trials "$n" --init-states "$states" \
+      --out "$policy/eval_$states$tag" --workers "$WORKERS" --videos 0 --resume "$@"
+  keep "$policy/eval_$states$tag/eval_info.json" "$(basename "$policy")_$states$tag"
 }
 for seed in $SEEDS; do
   out="$RUNS/cft_s$seed"
@@ -62,6 +66,11 @@ for seed in $SEEDS; do
       --log-every 500 --seed "$seed" --resume "${CFT[@]}"
   stamp "validation seed $seed"
   evaluate "$out" val "$VAL_TRIALS"
+  if [ "${VARIANTS:-0}" = 1 ]; then   # evaluation-time variants of the same weights, compared on validation
+    stamp "validation variants seed $seed"
+    evaluate "$out" val "$VAL_TRIALS" constrained --decoding constrained   # FAST's grammar enforced
+    evaluate "$out" val "$VAL_TRIALS" replan5 --replan 5                    # half of each chunk, no history
+  fi
   if [ "${TEST:-0}" = 1 ]; then
     stamp "test seed $seed"; evaluate "$out" test "$TRIALS"
     # what limits it: open-loop error on the held-out demos, with and without the right instruction
