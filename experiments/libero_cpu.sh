@@ -82,6 +82,8 @@ for seed in $SEEDS; do
     stamp "gifs seed $seed"
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
         --out "$out/gifs_test" --workers "$WORKERS" --videos 99 --imagine --resume
+    # a success and a failure, small enough to commit (every 4th frame): docs/<suite>_{success,failure}.gif
+    run python experiments/shrink_gif.py --pick "$out/gifs_test" "docs/${SUITE}" --every 4
   fi
 done
 if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)

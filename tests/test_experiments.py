@@ -90,3 +90,26 @@ def test_the_parse_check_catches_a_bad_flag(tmp_path):
     bad = [["python", "evaluate.py", "--no-such-flag"], ["python", "-m", "envs.mini", "generate", "--out", "x"]]
     result = parse_only(bad)
     assert [b[0] for b in result] == [bad[0]], result
+
+
+def test_shrink_gif_picks_the_first_success_and_failure(tmp_path):
+    """experiments/shrink_gif.py --pick: the first success and the first failure (by task) of an evaluation
+    with GIFs, every k-th frame plus the last, each shown k times as long."""
+    import numpy as np
+    from PIL import Image, ImageSequence
+    from experiments.shrink_gif import pick
+    ev = tmp_path / "eval"
+    (ev / "videos").mkdir(parents=True)
+    rows = [{"suite": "s", "task": 2, "trial": 0, "success": True, "steps": 9},
+            {"suite": "s", "task": 0, "trial": 0, "success": False, "steps": 9, "failure_mode": "never_lifted"},
+            {"suite": "s", "task": 1, "trial": 0, "success": True, "steps": 9}]
+    (ev / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for r in rows:
+        frames = [Image.fromarray(np.full((8, 24, 3), 20 * i + r["task"], np.uint8)) for i in range(10)]
+        frames[0].save(ev / "videos" / f"s_task{r['task']}_trial0.gif", save_all=True, append_images=frames[1:],
+                       duration=100, loop=0)
+    chosen = pick(ev, tmp_path / "docs" / "s", every=4)
+    assert chosen["success"]["task"] == 1 and chosen["failure"]["task"] == 0
+    with Image.open(tmp_path / "docs" / "s_success.gif") as im:
+        n = sum(1 for _ in ImageSequence.Iterator(im))
+        assert n == 4 and im.info["duration"] == 400   # frames 0, 4, 8 and the last (9)
