@@ -15,7 +15,8 @@
 #   SUBSET=20 bash experiments/libero_cpu.sh libero_object    # the same recipe on the first 20 demos per task
 #                                                             # of the same generation (data scaling), own runs
 #   VARIANTS=1 bash experiments/libero_cpu.sh libero_object   # + evaluation-time variants on validation states
-#                                                             # (constrained decoding; re-planning every 5 steps)
+#                                                             # (constrained decoding; re-planning every 5, 2, 3
+#                                                             # steps; no history)
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
 #   WORKERS (2), TEST, SUBSET, VARIANTS.
@@ -70,6 +71,9 @@ for seed in $SEEDS; do
     stamp "validation variants seed $seed"
     evaluate "$out" val "$VAL_TRIALS" constrained --decoding constrained   # FAST's grammar enforced
     evaluate "$out" val "$VAL_TRIALS" replan5 --replan 5                    # half of each chunk, no history
+    evaluate "$out" val "$VAL_TRIALS" replan2 --replan 2                    # a fifth of each chunk, no history
+    evaluate "$out" val "$VAL_TRIALS" history0 --history 0                  # whole chunks, no history
+    evaluate "$out" val "$VAL_TRIALS" replan3 --replan 3
   fi
   if [ "${TEST:-0}" = 1 ]; then
     stamp "test seed $seed"; evaluate "$out" test "$TRIALS"
