@@ -19,7 +19,7 @@
 #                                                             # steps; no history)
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST, SUBSET, VARIANTS.
+#   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the test's evaluation flags, chosen on validation).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -32,6 +32,8 @@ GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
 if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
 RUNS="${RUNS:-runs/$NAME}"
 read -ra VLA <<< "${VLA_FLAGS---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS---proprio}"  # "" = none
+# the chosen evaluation flags for TEST=1 (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
+read -ra EV <<< "${EVAL_FLAGS:-}"; TAG="$(echo "${EVAL_FLAGS:-}" | tr -d ' -')"
 stamp() { run date -u +"%F %T stage: $1"; }   # the log's wall times per stage come from these lines
 
 # 1. demonstrations from training placements (never an evaluation state); a finished task's file is kept
@@ -76,7 +78,7 @@ for seed in $SEEDS; do
     evaluate "$out" val "$VAL_TRIALS" replan3 --replan 3
   fi
   if [ "${TEST:-0}" = 1 ]; then
-    stamp "test seed $seed"; evaluate "$out" test "$TRIALS"
+    stamp "test seed $seed"; evaluate "$out" test "$TRIALS" "$TAG" "${EV[@]}"
     # what limits it: open-loop error on the held-out demos, with and without the right instruction
     stamp "offline seed $seed"
     done_ "$out/offline.md" || run python experiments/offline.py --policy "$out" --data "$DATA" --held-out \
@@ -85,9 +87,9 @@ for seed in $SEEDS; do
     # rollout GIFs, the imagined keyframe beside the real one: trial 0 (official init state 0) of every task
     stamp "gifs seed $seed"
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
-        --out "$out/gifs_test" --workers "$WORKERS" --videos 99 --imagine --resume
+        --out "$out/gifs_test${TAG:+_$TAG}" --workers "$WORKERS" --videos 99 --imagine --resume "${EV[@]}"
     # a success and a failure, small enough to commit (every 4th frame): docs/<suite>_{success,failure}.gif
-    run python experiments/shrink_gif.py --pick "$out/gifs_test" "docs/${SUITE}" --every 4
+    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}" --every 4
   fi
 done
 if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
