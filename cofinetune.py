@@ -147,6 +147,8 @@ class Policy:
         self.N, self.l_a = config["N"], fast.l_a
         self.q_every = config["args"]["q_every_keyframe"]
         self.proprio = bool(config.get("vla", {}).get("proprio_dim"))                     # --proprio: state tokens
+        # Deviation [replan]: --replan K < l_a executes the first K actions of each chunk and re-plans (the paper
+        # executes chunks; how much of one, it does not say); the history is dropped then (see below)
         self.replan = replan or self.l_a
         if history and self.replan != self.l_a:  # training windows hold only whole chunks between keyframes
             raise ValueError(f"history {history} needs replan == l_a ({self.l_a}), got replan {self.replan}")
