@@ -77,6 +77,19 @@ def _init_worker(policy_dir, replan, threads, history=None, decoding="free"):
                           constrained=decoding == "constrained")
 
 
+def _pool_worker_init(parent: int, *args):
+    """A pool worker's initializer: `_init_worker`, and a watchdog that ends the worker once the evaluation that
+    started it (pid `parent`) is gone (killed: a pool's workers otherwise run on as orphans, holding the cores)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(2)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+    _init_worker(*args)
+
+
 def torch_threads(workers: int) -> int:
     """Torch threads per episode process: this evaluation's thread budget — OMP_NUM_THREADS when set, else
     the cores idle at the start (training.free_cores) — shared out among the workers (at least one each). Taking OMP_NUM_THREADS per worker
@@ -258,8 +271,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
         else:
             import multiprocessing as mp
             from concurrent.futures import as_completed
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(policy_dir, replan, threads, history, decoding)) as ex:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker_init,
+                                     initargs=(os.getpid(), policy_dir, replan, threads, history, decoding)) as ex:
                 for f in as_completed([ex.submit(run_episode, j) for j in todo]):
                     record(f.result())
     order = {key: n for n, key in enumerate(wanted)}

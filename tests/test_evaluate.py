@@ -1,5 +1,8 @@
 """evaluate.py: LIBERO's protocol on the embedded benchmark, summaries, and an end-to-end run."""
 import json
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -388,3 +391,32 @@ def test_perturbed_evaluation_pushes_the_executed_actions_deterministically(reco
     pushed = np.any(a != plain, axis=1)
     assert 0 < pushed.mean() < 0.6 and np.abs(a - plain).max() <= 0.2 + 1e-9
     assert a.shape == other.shape and not np.array_equal(a, other)
+
+
+def test_killing_an_evaluation_ends_its_worker_processes(tmp_path):
+    """SIGKILL to evaluate.py's main process: its pool workers exit within seconds instead of running on."""
+    import signal
+    import subprocess
+    import time
+    main = subprocess.Popen([sys.executable, str(Path(E.__file__)), "--policy", "zero", "--env", "mini", "--suite",
+                             "mini_goal", "--trials", "50", "--workers", "2", "--videos", "1", "--out",
+                             str(tmp_path / "ev")], cwd=Path(E.__file__).parent, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def children():
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(main.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+    deadline = time.time() + 120
+    while len(children()) < 2 and time.time() < deadline:  # the pool (and its resource tracker) started
+        time.sleep(0.5)
+    workers = children()
+    assert workers, "the evaluation started no worker processes"
+    main.send_signal(signal.SIGKILL)
+    main.wait()
+    deadline = time.time() + 30
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and
+                 open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    assert not alive, f"worker processes {alive} outlived the killed evaluation"
