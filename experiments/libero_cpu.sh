@@ -17,9 +17,13 @@
 #   VARIANTS=1 bash experiments/libero_cpu.sh libero_object   # + evaluation-time variants on validation states
 #                                                             # (constrained decoding; re-planning every 5, 2, 3
 #                                                             # steps; no history)
-# Knobs: DEMOS (50 per task), VAL_TRIALS (5), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
+# Knobs: DEMOS (50 per task), VAL_TRIALS (5; 0 = none), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the test's evaluation flags, chosen on validation).
+#   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the evaluation flags of validation and test, chosen on
+#   validation; VARIANTS compares against the run without them).
+# One session (~2.5 h from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
+#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=1500 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
+#   libero_object's validation states).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -32,7 +36,7 @@ GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
 if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
 RUNS="${RUNS:-runs/$NAME}"
 read -ra VLA <<< "${VLA_FLAGS---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS---proprio}"  # "" = none
-# the chosen evaluation flags for TEST=1 (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
+# the chosen evaluation flags (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
 read -ra EV <<< "${EVAL_FLAGS:-}"; TAG="$(echo "${EVAL_FLAGS:-}" | tr -d ' -')"
 stamp() { run date -u +"%F %T stage: $1"; }   # the log's wall times per stage come from these lines
 
@@ -67,8 +71,10 @@ for seed in $SEEDS; do
   trained "$out" "${COFINETUNE_STEPS:-4000}" || run python cofinetune.py "${ART[@]}" --out "$out" \
       --init-from "$RUNS/pretrain" "${VLA[@]}" --steps "${COFINETUNE_STEPS:-4000}" --batch-size 16 \
       --log-every 500 --seed "$seed" --resume "${CFT[@]}"
-  stamp "validation seed $seed"
-  evaluate "$out" val "$VAL_TRIALS"
+  if [ "$VAL_TRIALS" -gt 0 ]; then   # 0: no validation run (flags chosen on another suite's validation)
+    stamp "validation seed $seed"
+    evaluate "$out" val "$VAL_TRIALS" "$TAG" "${EV[@]}"
+  fi
   if [ "${VARIANTS:-0}" = 1 ]; then   # evaluation-time variants of the same weights, compared on validation
     stamp "validation variants seed $seed"
     evaluate "$out" val "$VAL_TRIALS" constrained --decoding constrained   # FAST's grammar enforced
