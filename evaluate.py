@@ -218,7 +218,7 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
-             perturb=0.0, decoding="free", init_states="test", threads=None) -> dict:
+             perturb=0.0, decoding="free", init_states="test", threads=None, video_trial=0) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
@@ -238,8 +238,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     jobs = []
     for su, ids in plan:
         for n, k in enumerate(ids):
-            for i in range(trials):   # a GIF of trial 0 of the first `videos` evaluated tasks
-                video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == 0 and n < videos else None
+            for i in range(trials):   # a GIF of trial `video_trial` (0) of the first `videos` evaluated tasks
+                video = out / "videos" / f"{su.name}_task{k}_trial{i}.gif" if i == video_trial and n < videos else None
                 jobs.append({"env": env, "suite": su.name, "task": k, "trial": i, "camera_size": render,
                              "video": str(video) if video else None, "imagine": imagine, "max_steps": max_steps,
                              "perturb": perturb, "init_states": init_states})
@@ -398,6 +398,8 @@ def main(argv=None):
     p.add_argument("--workers", type=TR.at_least(1), default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else the core count, divided by the workers)")
     p.add_argument("--camera-size", type=TR.at_least(8), default=128, help="rendered image size (LIBERO: 128)")
     p.add_argument("--videos", type=TR.at_least(0), default=2, help="GIFs: trial 0 of the first N tasks of each suite")
+    p.add_argument("--video-trial", type=TR.at_least(0), default=0,
+                   help="the trial the GIFs show (with --trials above it): e.g. a task's first success")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
     p.add_argument("--replan", type=int, default=None,
                    help="actions executed per predicted chunk (default l_a). Below l_a the policy also drops its "
@@ -427,6 +429,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.trials = args.trials or (50 if args.env == "libero" else 10)
     args.tasks = ",".join(args.tasks) if args.tasks else None
+    if args.video_trial and args.video_trial >= args.trials:
+        p.error(f"--video-trial {args.video_trial} needs --trials above it (got --trials {args.trials})")
     if args.history is not None and (args.history < 0 or (args.history and args.replan is not None)):
         p.error("--history must be >= 0, and > 0 only with whole chunks (leave --replan unset)")
     try:
@@ -447,7 +451,7 @@ def main(argv=None):
             (Path(args.out) / name).unlink(missing_ok=True)
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history, args.perturb, args.decoding, args.init_states, threads)
+                    args.history, args.perturb, args.decoding, args.init_states, threads, args.video_trial)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

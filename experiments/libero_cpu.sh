@@ -22,7 +22,7 @@
 #   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the evaluation flags of validation and test, chosen on
 #   validation; VARIANTS compares against the run without them).
 # One session (~2.5 h from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
-#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=1500 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
+#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
 #   libero_object's validation states).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
@@ -95,7 +95,18 @@ for seed in $SEEDS; do
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
         --out "$out/gifs_test${TAG:+_$TAG}" --workers "$WORKERS" --videos 99 --imagine --resume "${EV[@]}"
     # a success and a failure, small enough to commit (every 4th frame): docs/<suite>_{success,failure}.gif
-    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}" --every 4
+    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}" --every 4 || true
+    # no success among the trial-0 GIFs: the first successful test episode, recorded alone (deterministic:
+    # the same outcome as in the test run) -> docs/<suite>_success.gif
+    if [ "${DRY_RUN:-0}" = 1 ] || ! grep -q '"success": true' "$out/gifs_test${TAG:+_$TAG}/episodes.jsonl"; then
+      read -ra FIRST <<< "$(done_ "$out/eval_test${TAG:+_$TAG}" && python experiments/shrink_gif.py \
+          --first-success "$out/eval_test${TAG:+_$TAG}" -)"
+      if [ "${DRY_RUN:-0}" = 1 ] || [ ${#FIRST[@]} -gt 0 ]; then
+        run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --init-states test "${FIRST[@]}" \
+            --out "$out/gifs_success${TAG:+_$TAG}" --workers "$WORKERS" --videos 1 --imagine --resume "${EV[@]}"
+        run python experiments/shrink_gif.py --pick "$out/gifs_success${TAG:+_$TAG}" "docs/${SUITE}" --every 4
+      fi
+    fi
   fi
 done
 if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)

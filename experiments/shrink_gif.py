@@ -4,6 +4,8 @@
     python experiments/shrink_gif.py --pick runs/libero_cpu_object/cft_s1/gifs_test docs/libero_object
         # the first success and the first failure (by task) of an evaluation with --videos ->
         # docs/libero_object_success.gif, docs/libero_object_failure.gif
+    python experiments/shrink_gif.py --first-success runs/libero_cpu_goal/cft_s1/eval_test_replan5 -
+        # -> "--tasks 2 --trials 6 --video-trial 5": evaluate.py flags that record the first success
 """
 from __future__ import annotations
 
@@ -44,6 +46,18 @@ def pick(eval_dir, prefix, every: int = 3, colors: int = 96) -> dict:
     return chosen
 
 
+def first_success(eval_dir) -> list[str]:
+    """evaluate.py flags that record the first successful episode (by task, then trial) of `eval_dir` as a
+    GIF: ['--tasks', T, '--trials', I + 1, '--video-trial', I]; [] when no episode succeeded."""
+    import json
+    episodes = [json.loads(line) for line in (Path(eval_dir) / "episodes.jsonl").read_text().splitlines() if line]
+    wins = sorted((r["task"], r["trial"]) for r in episodes if r["success"])
+    if not wins:
+        return []
+    task, trial = wins[0]
+    return ["--tasks", str(task), "--trials", str(trial + 1), "--video-trial", str(trial)]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -51,14 +65,20 @@ def main(argv=None):
     p.add_argument("out", help="the smaller GIF (with --pick: the prefix of the two GIFs)")
     p.add_argument("--pick", action="store_true",
                    help="SRC is an evaluation directory: shrink its first success and first failure")
+    p.add_argument("--first-success", action="store_true",
+                   help="SRC is an evaluation directory: print the evaluate.py flags that record its first "
+                        "successful episode as a GIF (nothing when none succeeded); OUT is ignored")
     p.add_argument("--every", type=int, default=3, help="keep every k-th frame (each then shows k times as long)")
     p.add_argument("--colors", type=int, default=96, help="palette size")
     args = p.parse_args(argv)
     if args.every < 1 or not 2 <= args.colors <= 256:
         raise SystemExit("error: --every must be >= 1 and --colors within 2..256")
+    if (args.pick or args.first_success) and not (Path(args.src) / "episodes.jsonl").is_file():
+        raise SystemExit(f"error: {args.src}/episodes.jsonl: not an evaluation directory")
+    if args.first_success:
+        print(" ".join(first_success(args.src)))
+        return 0
     if args.pick:
-        if not (Path(args.src) / "episodes.jsonl").is_file():
-            raise SystemExit(f"error: {args.src}/episodes.jsonl: not an evaluation directory")
         return 0 if pick(args.src, args.out, args.every, args.colors) else 1
     if not Path(args.src).is_file():
         raise SystemExit(f"error: {args.src}: no such GIF")

@@ -281,6 +281,16 @@ def test_zero_action_baseline(tmp_path):
     assert info["overall"] == {"n": 2, "success": 0, "pc_success": 0.0, "avg_suite_success": 0.0}
 
 
+def test_video_trial_records_that_trial(tmp_path, capsys):
+    """--video-trial I: the GIF shows trial I (e.g. a task's first success), not trial 0; it needs --trials > I."""
+    E.evaluate("zero", "mini", "mini_goal", trials=2, out=tmp_path, workers=1, camera_size=16, videos=1,
+               tasks=[0], max_steps=3, video_trial=1)
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["mini_goal_task0_trial1.gif"]
+    with pytest.raises(SystemExit) as e:
+        E.main(["--policy", "zero", "--suite", "mini_goal", "--trials", "1", "--video-trial", "1"])
+    assert e.value.code == 2 and "--video-trial 1 needs --trials above it" in capsys.readouterr().err
+
+
 def test_replayed_expert_actions_succeed_through_the_loop(monkeypatch):
     """Record the expert from eval init state 2 after the protocol's settling steps, then replay the
     actions open-loop through run_episode: the loop must reproduce the success (a check of the loop)."""

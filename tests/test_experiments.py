@@ -113,3 +113,15 @@ def test_shrink_gif_picks_the_first_success_and_failure(tmp_path):
     with Image.open(tmp_path / "docs" / "s_success.gif") as im:
         n = sum(1 for _ in ImageSequence.Iterator(im))
         assert n == 4 and im.info["duration"] == 400   # frames 0, 4, 8 and the last (9)
+
+
+def test_shrink_gif_first_success_names_the_evaluate_flags(tmp_path):
+    """experiments/shrink_gif.py --first-success: the evaluate.py flags (task, trials, --video-trial) that
+    record the first successful episode by task, then trial; none when nothing succeeded."""
+    from experiments.shrink_gif import first_success
+    rows = [{"task": 4, "trial": 1, "success": True}, {"task": 2, "trial": 7, "success": True},
+            {"task": 2, "trial": 5, "success": True}, {"task": 0, "trial": 0, "success": False}]
+    (tmp_path / "episodes.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert first_success(tmp_path) == ["--tasks", "2", "--trials", "6", "--video-trial", "5"]
+    (tmp_path / "episodes.jsonl").write_text(json.dumps(rows[-1]) + "\n")
+    assert first_success(tmp_path) == []
