@@ -397,7 +397,7 @@ def main(argv=None):
     p.add_argument("--out", default="runs/eval", help="output directory")
     p.add_argument("--workers", type=TR.at_least(1), default=2, help="episodes in parallel processes (torch threads each: OMP_NUM_THREADS if set, else the core count, divided by the workers)")
     p.add_argument("--camera-size", type=TR.at_least(8), default=128, help="rendered image size (LIBERO: 128)")
-    p.add_argument("--videos", type=TR.at_least(0), default=2, help="GIFs: trial 0 of the first N tasks of each suite")
+    p.add_argument("--videos", type=TR.at_least(0), default=2, help="GIFs: trial --video-trial (0) of the first N tasks of each suite")
     p.add_argument("--video-trial", type=TR.at_least(0), default=0,
                    help="the trial the GIFs show (with --trials above it): e.g. a task's first success")
     p.add_argument("--imagine", action="store_true", help="also generate the next keyframe and show it in the GIFs")
@@ -429,7 +429,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     args.trials = args.trials or (50 if args.env == "libero" else 10)
     args.tasks = ",".join(args.tasks) if args.tasks else None
-    if args.video_trial and args.video_trial >= args.trials:
+    if args.video_trial >= args.trials:
         p.error(f"--video-trial {args.video_trial} needs --trials above it (got --trials {args.trials})")
     if args.history is not None and (args.history < 0 or (args.history and args.replan is not None)):
         p.error("--history must be >= 0, and > 0 only with whole chunks (leave --replan unset)")

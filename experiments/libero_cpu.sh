@@ -21,7 +21,7 @@
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
 #   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the evaluation flags of validation and test, chosen on
 #   validation; VARIANTS compares against the run without them).
-# One session (~2.5 h from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
+# One session (1 h 51 min from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
 #   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
 #   libero_object's validation states).
 set -euo pipefail
@@ -98,7 +98,7 @@ for seed in $SEEDS; do
     run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}" --every 4 || true
     # no success among the trial-0 GIFs: the first successful test episode, recorded alone (deterministic:
     # the same outcome as in the test run) -> docs/<suite>_success.gif
-    if [ "${DRY_RUN:-0}" = 1 ] || ! grep -q '"success": true' "$out/gifs_test${TAG:+_$TAG}/episodes.jsonl"; then
+    if [ "${DRY_RUN:-0}" = 1 ] || [ -z "$(python experiments/shrink_gif.py --first-success "$out/gifs_test${TAG:+_$TAG}" -)" ]; then
       read -ra FIRST <<< "$(done_ "$out/eval_test${TAG:+_$TAG}" && python experiments/shrink_gif.py \
           --first-success "$out/eval_test${TAG:+_$TAG}" -)"
       if [ "${DRY_RUN:-0}" = 1 ] || [ ${#FIRST[@]} -gt 0 ]; then

@@ -27,13 +27,17 @@ def shrink(src, out, every: int = 3, colors: int = 96) -> int:
     return len(kept)
 
 
+def _episodes(eval_dir) -> list[dict]:
+    """The episodes evaluate.py journaled in EVAL_DIR/episodes.jsonl, one dict per line."""
+    import json
+    return [json.loads(line) for line in (Path(eval_dir) / "episodes.jsonl").read_text().splitlines() if line]
+
+
 def pick(eval_dir, prefix, every: int = 3, colors: int = 96) -> dict:
     """The first successful and the first failed episode (by task, then trial) that has a GIF in `eval_dir`
     (an evaluate.py --videos output) -> PREFIX_success.gif / PREFIX_failure.gif; -> {outcome: episode}."""
-    import json
     eval_dir = Path(eval_dir)
-    episodes = sorted((json.loads(line) for line in (eval_dir / "episodes.jsonl").read_text().splitlines() if line),
-                      key=lambda r: (r["task"], r["trial"]))
+    episodes = sorted(_episodes(eval_dir), key=lambda r: (r["task"], r["trial"]))
     chosen = {}
     for r in episodes:
         gif = eval_dir / "videos" / f"{r['suite']}_task{r['task']}_trial{r['trial']}.gif"
@@ -49,9 +53,7 @@ def pick(eval_dir, prefix, every: int = 3, colors: int = 96) -> dict:
 def first_success(eval_dir) -> list[str]:
     """evaluate.py flags that record the first successful episode (by task, then trial) of `eval_dir` as a
     GIF: ['--tasks', T, '--trials', I + 1, '--video-trial', I]; [] when no episode succeeded."""
-    import json
-    episodes = [json.loads(line) for line in (Path(eval_dir) / "episodes.jsonl").read_text().splitlines() if line]
-    wins = sorted((r["task"], r["trial"]) for r in episodes if r["success"])
+    wins = sorted((r["task"], r["trial"]) for r in _episodes(eval_dir) if r["success"])
     if not wins:
         return []
     task, trial = wins[0]
