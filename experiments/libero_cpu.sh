@@ -20,7 +20,9 @@
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5; 0 = none), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
 #   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the evaluation flags of validation and test, chosen on
-#   validation; VARIANTS compares against the run without them).
+#   validation; VARIANTS compares against the run without them), GEN_FLAGS (more `envs.libero generate`
+#   flags, e.g. "--give-up-after 3" where a task the expert fails would cost 10 long episodes).
+# Wall time per stage, from the log's `stage:` stamps: python experiments/stage_times.py LOG
 # One session (1 h 51 min from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
 #   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
 #   libero_object's validation states).
@@ -35,6 +37,7 @@ WORKERS="${WORKERS:-2}"
 GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
 if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
 RUNS="${RUNS:-runs/$NAME}"
+read -ra GENF <<< "${GEN_FLAGS:-}"
 read -ra VLA <<< "${VLA_FLAGS---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS---proprio}"  # "" = none
 # the chosen evaluation flags (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
 read -ra EV <<< "${EVAL_FLAGS:-}"; TAG="$(echo "${EVAL_FLAGS:-}" | tr -d ' -')"
@@ -45,7 +48,7 @@ stamp generation
 # a task the expert cannot do is left out (--skip-unsupported: libero_10 task 9) and one it does short of DEMOS
 # ends generation with status 1 after its report is written: both are named in the log, and the run goes on
 done_ "$GEN/libero_sim_report.json" || run python -m envs.libero generate --suite "$SUITE" \
-    --demos-per-task "$DEMOS" --out "$GEN" --workers "$WORKERS" --skip-unsupported \
+    --demos-per-task "$DEMOS" --out "$GEN" --workers "$WORKERS" --skip-unsupported "${GENF[@]}" \
     || [ -e "$GEN/libero_sim_report.json" ]
 if [ -n "${SUBSET:-}" ]; then   # nested subsets of one generation: only the number of demos differs
   done_ "$DATA" || run python data.py subset "$GEN" --out "$DATA" --demos-per-task "$SUBSET"

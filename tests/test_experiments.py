@@ -125,3 +125,17 @@ def test_shrink_gif_first_success_names_the_evaluate_flags(tmp_path):
     assert first_success(tmp_path) == ["--tasks", "2", "--trials", "6", "--video-trial", "5"]
     (tmp_path / "episodes.jsonl").write_text(json.dumps(rows[-1]) + "\n")
     assert first_success(tmp_path) == []
+
+
+def test_stage_times_reads_the_stamps_of_a_log():
+    """experiments/stage_times.py: each stage timed to the next stamp, the whole run from the first stamp
+    to "done"; command lines between stamps are ignored; a log without stamps is an error."""
+    from experiments.stage_times import table
+    log = ("+ date\n2026-12-02 13:42:00 stage: generation\n+ python -m envs.libero generate\n"
+           "2026-12-02 14:27:00 stage: artefacts\n2026-12-02 14:33:48 stage: done\n")
+    rows = table(log).splitlines()
+    assert rows[2] == "| generation | 13:42:00 | 45.0 min |" and rows[3] == "| artefacts | 14:27:00 | 6.8 min |"
+    assert rows[-1] == "| **the whole run** | 13:42:00 → 14:33:48 | **51.8 min** |"
+    assert table(log.rsplit("2026-12-02 14:33", 1)[0]).splitlines()[-1] == "| artefacts | 14:27:00 | (running) |"
+    with pytest.raises(ValueError):
+        table("+ python train.py\n")
