@@ -25,7 +25,8 @@
 # Wall time per stage, from the log's `stage:` stamps: python experiments/stage_times.py LOG
 # One session (1 h 51 min from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
 #   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
-#   libero_object's validation states).
+#   libero_object's validation states). libero_spatial is slower (2026-12-02, at 10 demos per task): generation
+#   80.5 min (61-130 s per demo per worker), artefacts 9.7, pre-training 5.0, co-fine-tuning ~43 min.
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
