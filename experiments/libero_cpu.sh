@@ -25,8 +25,10 @@
 # Wall time per stage, from the log's `stage:` stamps: python experiments/stage_times.py LOG
 # One session (1 h 51 min from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
 #   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 TEST=1 EVAL_FLAGS="--replan 5" (chosen on
-#   libero_object's validation states). libero_spatial is slower (2026-12-02, at 10 demos per task): generation
-#   80.5 min (61-130 s per demo per worker), artefacts 9.7, pre-training 5.0, co-fine-tuning ~43 min.
+#   libero_object's validation states). libero_spatial renders slower: one session (1 h 57 min, 2026-12-03) fits
+#   DEMOS=6 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=1500 VAL_TRIALS=0 TEST=1
+#   (generation 32 min at 41-69 s per demo per worker; 0/100 at that size), 10 demos per task does not (80.5 min
+#   of generation on 2026-12-02, ~2 h 20 min before the first evaluation).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
