@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import data
 import tokenizers as T
+import vqgan as V
 from training import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,7 +141,7 @@ def test_vqgan_shapes_and_id_range(factor, quantizer):
 
 
 def test_fsq_index_embed_round_trip():
-    fsq = T.FSQ((8, 5, 5, 5))
+    fsq = V.FSQ((8, 5, 5, 5))
     z = torch.randn(2, 4, 3, 3) * 3
     q, idx, _ = fsq(z)
     assert idx.min() >= 0 and idx.max() < 1000
@@ -169,7 +170,7 @@ def test_vqgan_trains_loss_decreases(quantizer):
 
 
 def test_vq_dead_code_restart():
-    vq = T.VQ(16, 4, restart_after=3)
+    vq = V.VQ(16, 4, restart_after=3)
     z = torch.randn(2, 4, 2, 2)
     for _ in range(5):
         vq(z)
