@@ -29,6 +29,9 @@
 #   DEMOS=6 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=1500 VAL_TRIALS=0 TEST=1
 #   (generation 32 min at 41-69 s per demo per worker; 0/100 at that size), 10 demos per task does not (80.5 min
 #   of generation on 2026-12-02, ~2 h 20 min before the first evaluation).
+# libero_10 (520-step budget, two sub-goals): one session (1 h 17 min, 2026-12-03) at DEMOS=4 VQGAN_STEPS=1000
+#   EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=1000 VAL_TRIALS=0 TEST=1 GEN_FLAGS="--give-up-after 3"
+#   (0/100 at that size; SUBSET=2 with the same knobs is the data-scaling arm on its generation).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -100,17 +103,17 @@ for seed in $SEEDS; do
     stamp "gifs seed $seed"
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
         --out "$out/gifs_test${TAG:+_$TAG}" --workers "$WORKERS" --videos 99 --imagine --resume "${EV[@]}"
-    # a success and a failure, small enough to commit (every 4th frame): docs/<suite>_{success,failure}.gif
-    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}" --every 4 || true
+    # a success and a failure, small enough to commit (every 4th frame): docs/<suite>[_d<SUBSET>]_{success,failure}.gif
+    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}${SUBSET:+_d$SUBSET}" --every 4 || true
     # no success among the trial-0 GIFs: the first successful test episode, recorded alone (deterministic:
-    # the same outcome as in the test run) -> docs/<suite>_success.gif
+    # the same outcome as in the test run) -> docs/<suite>[_d<SUBSET>]_success.gif
     if [ "${DRY_RUN:-0}" = 1 ] || [ -z "$(python experiments/shrink_gif.py --first-success "$out/gifs_test${TAG:+_$TAG}" -)" ]; then
       read -ra FIRST <<< "$(done_ "$out/eval_test${TAG:+_$TAG}" && python experiments/shrink_gif.py \
           --first-success "$out/eval_test${TAG:+_$TAG}" -)"
       if [ "${DRY_RUN:-0}" = 1 ] || [ ${#FIRST[@]} -gt 0 ]; then
         run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --init-states test "${FIRST[@]}" \
             --out "$out/gifs_success${TAG:+_$TAG}" --workers "$WORKERS" --videos 1 --imagine --resume "${EV[@]}"
-        run python experiments/shrink_gif.py --pick "$out/gifs_success${TAG:+_$TAG}" "docs/${SUITE}" --every 4
+        run python experiments/shrink_gif.py --pick "$out/gifs_success${TAG:+_$TAG}" "docs/${SUITE}${SUBSET:+_d$SUBSET}" --every 4
       fi
     fi
   fi
