@@ -43,6 +43,10 @@ WORKERS="${WORKERS:-2}"
 GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
 if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
 RUNS="${RUNS:-runs/$NAME}"
+# what depends on the data size goes under $RUNS; the zero-action baseline does not, so a SUBSET run shares
+# (and resumes) the full run's episodes, and its GIFs get their own name beside the full run's
+ZERO="$RUNS/zero"; if [ -n "${SUBSET:-}" ]; then ZERO="${RUNS%_d$SUBSET}/zero"; fi
+GIF="docs/${SUITE}${SUBSET:+_d$SUBSET}"
 read -ra GENF <<< "${GEN_FLAGS:-}"
 read -ra VLA <<< "${VLA_FLAGS---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS---proprio}"  # "" = none
 # the chosen evaluation flags (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
@@ -104,7 +108,7 @@ for seed in $SEEDS; do
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
         --out "$out/gifs_test${TAG:+_$TAG}" --workers "$WORKERS" --videos 99 --imagine --resume "${EV[@]}"
     # a success and a failure, small enough to commit (every 4th frame): docs/<suite>[_d<SUBSET>]_{success,failure}.gif
-    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "docs/${SUITE}${SUBSET:+_d$SUBSET}" --every 4 || true
+    run python experiments/shrink_gif.py --pick "$out/gifs_test${TAG:+_$TAG}" "$GIF" --every 4 || true
     # no success among the trial-0 GIFs: the first successful test episode, recorded alone (deterministic:
     # the same outcome as in the test run) -> docs/<suite>[_d<SUBSET>]_success.gif
     if [ "${DRY_RUN:-0}" = 1 ] || [ -z "$(python experiments/shrink_gif.py --first-success "$out/gifs_test${TAG:+_$TAG}" -)" ]; then
@@ -113,17 +117,17 @@ for seed in $SEEDS; do
       if [ "${DRY_RUN:-0}" = 1 ] || [ ${#FIRST[@]} -gt 0 ]; then
         run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --init-states test "${FIRST[@]}" \
             --out "$out/gifs_success${TAG:+_$TAG}" --workers "$WORKERS" --videos 1 --imagine --resume "${EV[@]}"
-        run python experiments/shrink_gif.py --pick "$out/gifs_success${TAG:+_$TAG}" "docs/${SUITE}${SUBSET:+_d$SUBSET}" --every 4
+        run python experiments/shrink_gif.py --pick "$out/gifs_success${TAG:+_$TAG}" "$GIF" --every 4
       fi
     fi
   fi
 done
 if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
   stamp "zero-action baseline"
-  run mkdir -p "$RUNS/zero"
+  run mkdir -p "$ZERO"
   run python evaluate.py --policy zero --env libero --suite "$SUITE" --trials "$TRIALS" --init-states test \
-      --out "$RUNS/zero/eval_test" --workers "$WORKERS" --videos 0 --resume
-  keep "$RUNS/zero/eval_test/eval_info.json" zero_test
+      --out "$ZERO/eval_test" --workers "$WORKERS" --videos 0 --resume
+  keep "$ZERO/eval_test/eval_info.json" zero_test
 fi
 stamp done
 exit
