@@ -19,8 +19,9 @@
 #                                                             # steps; no history)
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5; 0 = none), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST, SUBSET, VARIANTS, EVAL_FLAGS (the evaluation flags of validation and test, chosen on
-#   validation; VARIANTS compares against the run without them), GEN_FLAGS (more `envs.libero generate`
+#   WORKERS (2), TEST, SUBSET, VARIANTS, NAME (libero_cpu_<suite>: results/$NAME, runs/$NAME), GIFS (1),
+#   ZERO_BASELINE (1; 0 where the same states' baseline is committed already), EVAL_FLAGS (the evaluation
+#   flags of validation and test, chosen on validation; VARIANTS compares against the run without them), GEN_FLAGS (more `envs.libero generate`
 #   flags, e.g. "--give-up-after 3" where a task the expert fails would cost 10 long episodes).
 # Wall time per stage, from the log's `stage:` stamps: python experiments/stage_times.py LOG
 # One session (1 h 51 min from nothing, libero_goal 2026-12-02): DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
@@ -37,7 +38,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source experiments/common.sh
 SUITE="${1:-${SUITE:-libero_object}}"   # libero_spatial | libero_object | libero_goal | libero_10
-NAME="libero_cpu_${SUITE#libero_}"
+NAME="${NAME:-libero_cpu_${SUITE#libero_}}"   # another name keeps a second recipe's results apart
 DEMOS="${DEMOS:-50}"; VAL_TRIALS="${VAL_TRIALS:-5}"; TRIALS="${TRIALS:-10}"; SEEDS="${SEEDS:-1}"
 WORKERS="${WORKERS:-2}"
 GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
@@ -46,7 +47,7 @@ RUNS="${RUNS:-runs/$NAME}"
 # what depends on the data size goes under $RUNS; the zero-action baseline does not, so a SUBSET run shares
 # (and resumes) the full run's episodes, and its GIFs get their own name beside the full run's
 ZERO="$RUNS/zero"; if [ -n "${SUBSET:-}" ]; then ZERO="${RUNS%_d$SUBSET}/zero"; fi
-GIF="docs/${SUITE}${SUBSET:+_d$SUBSET}"
+GIF="docs/${SUITE}${NAME#libero_cpu_${SUITE#libero_}}"   # docs/libero_object[_gen20][_d10]
 read -ra GENF <<< "${GEN_FLAGS:-}"
 read -ra VLA <<< "${VLA_FLAGS---tiny --width 256}"; read -ra CFT <<< "${CFT_FLAGS---proprio}"  # "" = none
 # the chosen evaluation flags (e.g. "--replan 5", chosen on validation); outputs tagged "replan5"
@@ -104,6 +105,7 @@ for seed in $SEEDS; do
         --episodes 20 --other-instructions --out "$out/offline.md"
     keep "$out/offline.md" "$(basename "$out")_offline"
     # rollout GIFs, the imagined keyframe beside the real one: trial 0 (official init state 0) of every task
+    [ "${GIFS:-1}" = 1 ] || continue   # GIFS=0: a second recipe on a suite that has its GIFs already
     stamp "gifs seed $seed"
     run python evaluate.py --policy "$out" --env libero --suite "$SUITE" --trials 1 --init-states test \
         --out "$out/gifs_test${TAG:+_$TAG}" --workers "$WORKERS" --videos 99 --imagine --resume "${EV[@]}"
@@ -122,7 +124,7 @@ for seed in $SEEDS; do
     fi
   fi
 done
-if [ "${TEST:-0}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
+if [ "${TEST:-0}" = 1 ] && [ "${ZERO_BASELINE:-1}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
   stamp "zero-action baseline"
   run mkdir -p "$ZERO"
   run python evaluate.py --policy zero --env libero --suite "$SUITE" --trials "$TRIALS" --init-states test \
