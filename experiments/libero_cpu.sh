@@ -33,6 +33,8 @@
 # libero_10 (520-step budget, two sub-goals): one session (1 h 17 min, 2026-12-03) at DEMOS=4 VQGAN_STEPS=1000
 #   EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=1000 VAL_TRIALS=0 TEST=1 GEN_FLAGS="--give-up-after 3"
 #   (0/100 at that size; SUBSET=2 with the same knobs is the data-scaling arm on its generation).
+# Data scaling on libero_object: the default recipe (50 demos) against NAME=libero_cpu_object_gen20 DEMOS=20
+#   VAL_TRIALS=0 TEST=1 GIFS=0 ZERO_BASELINE=0 (every other knob the same; one session, 2026-12-03).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
