@@ -32,7 +32,11 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
     the error of those chunks against the same demo actions is averaged: a policy that reads the
     instruction is worse with the wrong one; one that ignores it scores the same (docs/results.md, random layouts).
 
-    `pool` limits the draw to these episode indices (--held-out: the ones training held out)."""
+    `pool` limits the draw to these episode indices (--held-out: the ones training held out).
+
+    `per_task` splits the same chunks by instruction (one row per task: its chunks, the policy's and the mean
+    action's mean error, and with `other_instructions` the wrong-instruction error): whether a task the closed
+    loop never solves is also imitated worse open loop."""
     rng = np.random.default_rng(seed)
     pool = np.arange(len(data.episodes)) if pool is None else np.asarray(pool)
     if not len(pool):
@@ -43,7 +47,7 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
     instructions = sorted({e.instruction for e in data.episodes})
     if other_instructions and len(instructions) < 2:
         raise ValueError(f"the data has one instruction only ({instructions[0]!r}); other_instructions needs two")
-    err, base, other = [], [], []
+    err, base, other, task = [], [], [], []   # task: the instruction of each chunk, for per_task
     for i in pick:
         ep, actions = data.episodes[i], data.read(i, "actions")
         for s in range(0, ep.length - l_a + 1, every):
@@ -58,12 +62,35 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
                 return np.abs(chunk - target).mean(0)                                          # (7,)
             err.append(error(ep.instruction))
             base.append(np.abs(mean - target).mean(0))
+            task.append(ep.instruction)
             if other_instructions:
                 other.append(np.mean([error(k) for k in instructions if k != ep.instruction], 0))
     if not err:
         raise ValueError(f"no sampled episode is at least l_a = {l_a} steps long")
+    per_task = []
+    for k in instructions:   # sorted by instruction; a task none of whose episodes was drawn has no row
+        rows = [n for n, t in enumerate(task) if t == k]
+        if rows:
+            per_task.append({"instruction": k, "chunks": len(rows),
+                             "policy": float(np.mean([err[n] for n in rows])),          # mean over rows and dims
+                             "mean_action": float(np.mean([base[n] for n in rows])),
+                             "other_instructions": float(np.mean([other[n] for n in rows])) if other else None})
     return {"policy": np.mean(err, 0).tolist(), "mean_action": np.mean(base, 0).tolist(), "chunks": len(err),
-            "episodes": [int(i) for i in pick], "other_instructions": np.mean(other, 0).tolist() if other else None}
+            "episodes": [int(i) for i in pick], "other_instructions": np.mean(other, 0).tolist() if other else None,
+            "per_task": per_task}
+
+
+def per_task_table(r: dict) -> list[str]:
+    """The per-task split of offline_errors' chunks as markdown lines (task = the data's sorted instructions)."""
+    other = r["per_task"] and r["per_task"][0]["other_instructions"] is not None
+    lines = ["| task (instruction) | chunks | policy | mean action | policy / mean action |"
+             + (" another task's instruction |" if other else ""),
+             "|---|---|---|---|---|" + ("---|" if other else "")]
+    for t in r["per_task"]:
+        lines.append(f"| {t['instruction']} | {t['chunks']} | {t['policy']:.4f} | {t['mean_action']:.4f} | "
+                     f"{t['policy'] / max(t['mean_action'], 1e-12):.3f} |"
+                     + (f" {t['other_instructions']:.4f} |" if other else ""))
+    return lines
 
 
 def main(argv=None):
@@ -106,6 +133,7 @@ def main(argv=None):
              row(f"policy {args.policy}", r["policy"]), row("mean action (baseline)", r["mean_action"])]
     if r["other_instructions"] is not None:
         lines.append(row("policy, given another task's instruction", r["other_instructions"]))
+    lines += ["", "per task (the same chunks; mean over the 7 dimensions):", *per_task_table(r)]
     print("\n".join(lines))
     if args.out:   # the table and the raw numbers, written whole so a stopped run leaves none
         out = Path(args.out)

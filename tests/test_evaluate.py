@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import evaluate as E
-from experiments.offline import offline_errors
+from experiments.offline import offline_errors, per_task_table
 
 
 class RecordingEnv:
@@ -260,6 +260,16 @@ def test_offline_errors_against_the_mean_action(artifacts):
 
     r = offline_errors(ReadsInstruction(), demos, episodes=3, every=2, other_instructions=True)
     assert np.allclose(r["policy"], 0) and np.allclose(r["other_instructions"], r["mean_action"])
+    # per task: the same chunks split by instruction, each task's rows agreeing with the whole
+    drawn = sorted({demos.episodes[i].instruction for i in r["episodes"]})
+    assert [t["instruction"] for t in r["per_task"]] == drawn
+    assert sum(t["chunks"] for t in r["per_task"]) == r["chunks"]
+    assert all(np.isclose(t["policy"], 0) and np.isclose(t["other_instructions"], t["mean_action"])
+               for t in r["per_task"])
+    w = np.array([t["chunks"] for t in r["per_task"]])   # chunk-weighted, the tasks give back the whole
+    assert np.isclose(w @ [t["mean_action"] for t in r["per_task"]] / w.sum(), np.mean(r["mean_action"]))
+    table = per_task_table(r)
+    assert len(table) == 2 + len(drawn) and table[2].startswith(f"| {drawn[0]} | ") and table[2].endswith(" |")
     assert offline_errors(Mean(), demos, episodes=1, every=10)["other_instructions"] is None
     held = D.heldout_episodes(len(demos.episodes), 2)   # --held-out: only the pool's episodes are drawn
     assert set(offline_errors(Mean(), demos, episodes=99, every=10, pool=held)["episodes"]) == set(held)
