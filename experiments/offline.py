@@ -34,7 +34,7 @@ def offline_errors(policy, data, episodes=12, every=30, seed=0, other_instructio
 
     `pool` limits the draw to these episode indices (--held-out: the ones training held out).
 
-    `per_task` splits the same chunks by instruction (one row per task: its chunks, the policy's and the mean
+    The result's `per_task` splits the same chunks by instruction (one row per task: its chunks, the policy's and the mean
     action's mean error, and with `other_instructions` the wrong-instruction error): whether a task the closed
     loop never solves is also imitated worse open loop."""
     rng = np.random.default_rng(seed)
