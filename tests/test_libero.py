@@ -146,6 +146,38 @@ def test_validation_states_are_reproducible_and_apart_from_test_and_demo_states(
     assert libero_sim.val_seed(env.suite.name, 0, 0) != libero_sim.train_seed(env.suite.name, 0, 0)
 
 
+def _arm_offsets(env) -> np.ndarray:
+    """(7,) the arm's joint angles minus robosuite's init_qpos."""
+    robot = env.env.env.robots[0]
+    return env.sim.data.qpos[robot._ref_joint_pos_indexes] - np.asarray(robot.init_qpos)
+
+
+@needs_libero
+def test_fresh_placements_carry_the_official_init_states_arm_noise(object_env):
+    """LIBERO's official init states start the arm at init_qpos + N(0, 0.02²) per joint (robosuite's default
+    noise, which LIBERO's own env wrappers turn off): validation states and demo placements get the same
+    noise, reproducibly per seed; init_noise=0 gives the one fixed pose."""
+    env = object_env
+    official = env.suite.get_task_init_states(0)[:, 1 + np.asarray(env.env.env.robots[0]._ref_joint_pos_indexes)]
+    assert 0.01 < (official - np.asarray(env.env.env.robots[0].init_qpos)).std() < 0.03
+    offsets = []
+    for i in (0, 1, 0):
+        env.set_val_state(i)
+        offsets.append(_arm_offsets(env))
+    env.seed(libero_sim.train_seed(env.suite.name, 0, 0))
+    env.reset()
+    offsets.append(_arm_offsets(env))
+    d = np.stack(offsets)                                                               # (4, 7)
+    assert np.allclose(d[0], d[2]) and not np.allclose(d[0], d[1]) and not np.allclose(d[0], d[3])
+    assert 0.005 < np.abs(d).mean() < 0.05 and np.abs(d).max() < 0.1, d
+    still = libero_sim.LiberoEnv("libero_object", 0, camera_size=0, init_noise=0.0)
+    try:
+        still.set_val_state(0)
+        assert np.abs(_arm_offsets(still)).max() < 1e-9
+    finally:
+        still.close()
+
+
 @needs_libero
 def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
     """The expert's demo (from a training placement) is written in the official layout, data.py
@@ -177,6 +209,11 @@ def test_generated_demo_passes_inspect_and_replays_to_success(tmp_path):
     finally:
         env.close()
     assert ok and steps >= len(actions) - 5, (ok, steps, len(actions))
+    # the same --out with another arm noise is refused before any env is built, the file kept
+    with pytest.raises(SystemExit, match="arm joint noise 0.02.*--init-noise 0.02"):
+        libero_sim.generate("libero_object", 1, tmp_path, camera_size=32, tasks="1", log=lambda *_: None,
+                            init_noise=0.0)
+    assert f.exists()
 
 
 @needs_libero
@@ -226,7 +263,7 @@ def test_an_interrupted_generation_resumes_at_the_next_attempt(tmp_path):
     with pytest.raises(Stop):
         cli.generate_task("libero_object", 1, 2, tmp_path, camera_size=32, log=stop_after_first)
     f = tmp_path / "libero_object" / "pick_up_the_cream_cheese_and_place_it_in_the_basket_demo.hdf5"
-    partial = cli.PartialTask(f, {"seed": 0, "camera_size": 32})
+    partial = cli.PartialTask(f, {"seed": 0, "camera_size": 32, "init_noise": libero_sim.INIT_NOISE})
     kept, rows = partial.load()
     assert len(kept) == 1 and [r["k"] for r in rows] == [0] and not f.exists()
     lines = []

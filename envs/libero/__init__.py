@@ -86,14 +86,14 @@ environment modules (`libero.libero`, `libero.libero.benchmark`, `libero.libero.
 so it works from the repository root in a process that has imported our `tokenizers`.
 """
 from envs.libero.install import INSTALL_HINT, _installed, available, default_config_dir, setup
-from envs.libero.env import (FAILURE_MODES, SHORT_NAMES, STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, Suite, Task,
+from envs.libero.env import (FAILURE_MODES, INIT_NOISE, SHORT_NAMES, STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, Suite, Task,
                              backend, get_suite, make_env, suite_name, suite_names, train_seed, val_seed)
 from envs.libero.expert import (DrawerExpert, PickPlaceExpert, TaskExpert, TurnOnExpert, UnsupportedTask, bddl_goal,
                                 expert_support, plan_goal, primitive, scripted_expert)
 from envs.libero.cli import bench, generate, generate_task, main, measure_success, replay, rollout_expert
 
 __all__ = ["FAILURE_MODES", "INSTALL_HINT", "_installed", "available", "default_config_dir", "setup", "SHORT_NAMES", "STANDARD_SUITES",
-           "SUITE_MAX_STEPS", "LiberoEnv", "Suite", "Task", "backend", "get_suite", "make_env", "suite_name",
+           "SUITE_MAX_STEPS", "INIT_NOISE", "LiberoEnv", "Suite", "Task", "backend", "get_suite", "make_env", "suite_name",
            "suite_names", "train_seed", "val_seed", "DrawerExpert", "PickPlaceExpert", "TaskExpert", "TurnOnExpert",
            "UnsupportedTask", "bddl_goal", "expert_support", "plan_goal", "primitive", "scripted_expert", "bench", "generate",
            "generate_task", "main", "measure_success", "replay", "rollout_expert"]

@@ -20,7 +20,7 @@ import numpy as np
 
 from envs.common import (CONTROL_HZ, PartialTask, add_task_args, at_least, executor, generation_summary, print_table,
                          record_demo, select_tasks, task_row, write_report)
-from envs.libero.env import (STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
+from envs.libero.env import (INIT_NOISE, STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
                              train_seed)
 from envs.libero.expert import expert_support, scripted_expert
 from envs.libero.install import _installed, setup, torchvision_check
@@ -79,34 +79,38 @@ def _task_file_attrs(env: LiberoEnv, camera_size: int) -> dict:
                           "env_kwargs": {"robots": ["Panda"], "controller": "OSC_POSE",
                                          "control_freq": CONTROL_HZ, "camera_heights": camera_size,
                                          "camera_widths": camera_size,
-                                         "camera_names": ["agentview", "robot0_eye_in_hand"]},
+                                         "camera_names": ["agentview", "robot0_eye_in_hand"],
+                                         "initialization_noise": {"magnitude": env.init_noise,
+                                                                  "type": "gaussian"}},
                           "generator": "envs.libero scripted expert"},
                 bddl_file_name=f"{env.suite.name}/{bddl.name}", bddl_file_content=bddl.read_text())
 
 
 def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, camera_size: int = 128,
-                  max_attempts: int | None = None, log=_log, give_up_after: int = 10) -> dict:
+                  max_attempts: int | None = None, log=_log, give_up_after: int = 10,
+                  init_noise: float = INIT_NOISE) -> dict:
     """Demonstrations of one task -> `out/<suite>/<task_name>_demo.hdf5` (successful episodes only).
     Attempts k = 0, 1, ... (training placements) until `demos_per_task` succeed or `max_attempts`; a task
     whose first `give_up_after` attempts all fail is given up (each failure costs the whole step budget
     with cameras: ~45 s). Every attempt is kept as it ends (`PartialTask`), so an interrupted run resumes
-    at the next attempt."""
+    at the next attempt. `init_noise`: the arm's joint noise at each placement (INIT_NOISE, as in the
+    official init states; 0 gives the noise-free starts of the generations before 2026-12-04)."""
     from data import write_task_file  # torch is needed only here
     suite = get_suite(suite)
     path = Path(out) / suite.name / f"{suite.tasks[task_id].name}_demo.hdf5"
-    done = _finished_task(path, demos_per_task, camera_size)
+    done = _finished_task(path, demos_per_task, camera_size, init_noise)
     if done is not None:  # an earlier, interrupted generation finished this task: resume after it
         log(f"  {suite.name} task {task_id}: {done['demos']} demos already in {done['file']}, kept")
         return task_row(suite.name, suite.tasks[task_id], done["demos"], done["demos"], done["lengths"],
                         kept_from_earlier_run=True, file=done["file"])
     max_attempts = max_attempts or demos_per_task + max(5, demos_per_task // 2)
-    partial = PartialTask(path, {"seed": seed, "camera_size": camera_size})
+    partial = PartialTask(path, {"seed": seed, "camera_size": camera_size, "init_noise": init_noise})
     demos, attempts = partial.load()
     if attempts:
         log(f"  {suite.name} task {task_id}: resuming after attempt {len(attempts) - 1} "
             f"({len(demos)} demos kept in {partial.dir})")
     t0 = time.perf_counter()
-    env = LiberoEnv(suite, task_id, camera_size=camera_size)
+    env = LiberoEnv(suite, task_id, camera_size=camera_size, init_noise=init_noise)
     t_build = time.perf_counter() - t0
 
     def hopeless():
@@ -138,10 +142,11 @@ def generate_task(suite, task_id: int, demos_per_task: int, out, seed: int = 0, 
     return row
 
 
-def _finished_task(path: Path, demos_per_task: int, camera_size: int) -> dict | None:
+def _finished_task(path: Path, demos_per_task: int, camera_size: int, init_noise: float = INIT_NOISE) -> dict | None:
     """A task file an earlier generation wrote with at least `demos_per_task` demos at this camera size
-    -> {"demos", "lengths", "file"}; None when there is none or it holds fewer (generated again: attempts
-    are seeded, so the same demos come first). Another camera size is refused, never overwritten."""
+    and arm noise -> {"demos", "lengths", "file"}; None when there is none or it holds fewer (generated
+    again: attempts are seeded, so the same demos come first). Another camera size or arm noise (files
+    without the key: none, the generations before 2026-12-04) is refused, never overwritten."""
     if not path.exists():
         return None
     import h5py
@@ -149,13 +154,18 @@ def _finished_task(path: Path, demos_per_task: int, camera_size: int) -> dict | 
         with h5py.File(path, "r") as f:
             g = f["data"]
             lengths = [len(g[k]["actions"]) for k in g if k.startswith("demo_")]
-            size = json.loads(g.attrs["env_args"])["env_kwargs"]["camera_heights"]
+            kwargs = json.loads(g.attrs["env_args"])["env_kwargs"]
+            size = kwargs["camera_heights"]
+            noise = float(kwargs.get("initialization_noise", {}).get("magnitude", 0.0))
     except Exception as e:  # truncated or foreign: say so rather than regenerate over it
         raise SystemExit(f"error: {path} exists but cannot be read as a generated task file ({e}); "
                          f"move it away to generate this task again")
     if size != camera_size:
         raise SystemExit(f"error: {path} holds {size}² images, this generation asks for {camera_size}²; "
                          f"use another --out or --camera-size {size}")
+    if noise != init_noise:
+        raise SystemExit(f"error: {path} holds demos started with arm joint noise {noise}, this generation "
+                         f"asks for {init_noise}; use another --out or --init-noise {noise}")
     return {"demos": len(lengths), "lengths": lengths, "file": str(path)} if len(lengths) >= demos_per_task else None
 
 
@@ -172,7 +182,7 @@ def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
-             tasks=None, workers=1, log=_log, give_up_after: int = 10) -> list[dict]:
+             tasks=None, workers=1, log=_log, give_up_after: int = 10, init_noise: float = INIT_NOISE) -> list[dict]:
     """Write demos for every selected task and `out/libero_sim_report.json` -> the per-task statistics.
     `workers` > 1: one process per task at a time (each builds its own simulator; rendering is CPU-bound,
     so more workers than cores only slows each down)."""
@@ -180,11 +190,12 @@ def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", see
     with executor(workers) as ex:
         # the progress lines go to `log` in-process; worker processes print their own
         futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size, None,
-                             log if workers <= 1 else _log, give_up_after) for s, t in pairs]
+                             log if workers <= 1 else _log, give_up_after, init_noise) for s, t in pairs]
         rows = [f.result() for f in futures]
     write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
                                                          "seed": seed, "camera_size": camera_size, "tasks": tasks,
-                                                         "give_up_after": give_up_after}, rows)
+                                                         "give_up_after": give_up_after,
+                                                         "init_noise": init_noise}, rows)
     return rows
 
 
@@ -288,6 +299,9 @@ def main(argv=None):
     g.add_argument("--workers", type=at_least(1), default=1, help="tasks generated in parallel, one process each")
     g.add_argument("--give-up-after", type=at_least(1), default=10,
                    help="leave a task out when its first N attempts all fail (each failure costs a full episode)")
+    g.add_argument("--init-noise", type=float, default=INIT_NOISE,
+                   help="std (rad) of the noise on the arm's 7 joints at each placement, as in LIBERO's official "
+                        "init states; 0: one fixed arm pose (the generations before 2026-12-04)")
     s = sub.add_parser("success", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                        help="expert success from the official init states (no cameras)")
     _expert_task_args(s, suite_help)
@@ -332,7 +346,7 @@ def main(argv=None):
     elif args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks,
-                        args.workers, give_up_after=args.give_up_after)
+                        args.workers, give_up_after=args.give_up_after, init_noise=args.init_noise)
         return generation_summary(rows, args.out, args.demos_per_task, time.perf_counter() - t0)
     elif args.cmd == "success":
         t0 = time.perf_counter()

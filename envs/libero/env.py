@@ -20,6 +20,12 @@ SUITE_MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 3
 STANDARD_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")  # --suite all
 SHORT_NAMES = {"spatial": "libero_spatial", "object": "libero_object", "goal": "libero_goal",
                "10": "libero_10", "long": "libero_10", "90": "libero_90"}
+# Std (rad) of the Gaussian noise on the arm's 7 joints at a fresh placement (reset): robosuite's "default"
+# initialization noise, which LIBERO's task classes use and its official init states carry (measured over the
+# 500 states of each standard suite: per-joint std 0.018-0.022 around init_qpos, mean within 0.003).
+# LIBERO's ControlEnv / OffScreenRenderEnv turn it off (initialization_noise=None); with it off, every demo
+# attempt and validation state starts from one arm pose the official init states never show.
+INIT_NOISE = 0.02
 
 # ----------------------------------------------------------------------------------------------
 # Suites: envs.common's interface over LIBERO's benchmark
@@ -92,21 +98,24 @@ def val_seed(suite: str, task_id: int, i: int) -> int:
 class LiberoEnv:
     """One task of a LIBERO suite. `step(action) -> (obs, reward, done, info)` with done = success."""
 
-    def __init__(self, suite, task_id: int, camera_size: int = 128, seed: int = 0):
+    def __init__(self, suite, task_id: int, camera_size: int = 128, seed: int = 0, init_noise: float = INIT_NOISE):
         self.suite = get_suite(suite)
         self.task = self.suite.task(task_id)  # ValueError naming the suite's task range
         self.task_id, self.camera_size, self.language = task_id, camera_size, self.task.language
+        self.init_noise = float(init_noise)
+        # a fresh dict: robosuite's Robot writes into it
+        noise = {"magnitude": self.init_noise, "type": "gaussian"}
         lib = _libero()
         # robosuite places the fixtures (cabinets, stoves, ...) at construction and at every reset
         # by drawing from numpy's global generator; they are not part of the flattened state
         np.random.seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             if camera_size:  # what LIBERO's evaluation scripts build
-                self.env = lib["OffScreenRenderEnv"](bddl_file_name=self.task.bddl_file,
+                self.env = lib["OffScreenRenderEnv"](bddl_file_name=self.task.bddl_file, initialization_noise=noise,
                                                      camera_heights=camera_size, camera_widths=camera_size)
             else:  # physics only: no renderer, no image observations
                 self.env = lib["ControlEnv"](bddl_file_name=self.task.bddl_file, use_camera_obs=False,
-                                             has_offscreen_renderer=False)
+                                             has_offscreen_renderer=False, initialization_noise=noise)
         self._hide_sites()
         self._fresh = True  # robosuite's internal state (step counter, gripper command) is as reset left it
         self.seed(seed)
@@ -124,7 +133,8 @@ class LiberoEnv:
         self.env.seed(int(seed))
 
     def reset(self) -> dict:
-        """A fresh random placement from LIBERO's samplers (robosuite's hard reset: 2-4 s)."""
+        """A fresh random placement from LIBERO's samplers (robosuite's hard reset: 2-4 s), the arm's joints
+        at init_qpos + N(0, init_noise²) as in the official init states (INIT_NOISE)."""
         obs = self.env.reset()
         self._fresh = True
         self._track_start()
@@ -162,7 +172,8 @@ class LiberoEnv:
     def set_val_state(self, i: int) -> dict:
         """Validation start state i (evaluate.py --init-states val): LIBERO's own placement samplers
         under the seed val_seed(suite, task, i), a stream apart from the demonstrations' (train_seed)
-        and from the 50 official init states, which stay the test states."""
+        and from the 50 official init states, which stay the test states. The arm starts with the official
+        states' joint noise (INIT_NOISE; validation states before 2026-12-04 had none)."""
         self.seed(val_seed(self.suite.name, self.task_id, i))
         obs = self.reset()
         self._fresh = False
@@ -381,8 +392,8 @@ FAILURE_MODES = {  # failure_mode() -> what it means (the embedded benchmark's n
     "not_turned_on": "the stove is not on", "not_turned_off": "the stove is not off"}
 
 
-def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0) -> LiberoEnv:
-    return LiberoEnv(suite, task_id, camera_size=camera_size, seed=seed)
+def make_env(suite, task_id: int, camera_size: int = 128, seed: int = 0, init_noise: float = INIT_NOISE) -> LiberoEnv:
+    return LiberoEnv(suite, task_id, camera_size=camera_size, seed=seed, init_noise=init_noise)
 
 
 def backend():
