@@ -35,6 +35,11 @@
 #   (0/100 at that size; SUBSET=2 with the same knobs is the data-scaling arm on its generation).
 # Data scaling on libero_object: the default recipe (50 demos) against NAME=libero_cpu_object_gen20 DEMOS=20
 #   VAL_TRIALS=0 TEST=1 GIFS=0 ZERO_BASELINE=0 (every other knob the same; one session, 2026-12-03).
+# The arm's start pose (2026-12-04): demo placements and validation states now start the arm with the official
+#   init states' joint noise (envs.libero INIT_NOISE, docs/libero.md); the runs listed above, and their
+#   validation numbers, started every demo and validation state from one fixed pose (GEN_FLAGS="--init-noise 0"
+#   gives their demos; their validation states are no longer drawn). Measured with the noise: NAME=
+#   libero_cpu_object_gen20_noise DEMOS=20 VAL_TRIALS=5 TEST=1 GIFS=0 ZERO_BASELINE=0 (the 20-demo recipe).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."

@@ -174,6 +174,15 @@ def test_fresh_placements_carry_the_official_init_states_arm_noise(object_env):
     try:
         still.set_val_state(0)
         assert np.abs(_arm_offsets(still)).max() < 1e-9
+        # robosuite's own noise stays off, as in LIBERO's evaluation env: an official init state and its
+        # first step are the same with or without the placements' arm noise (robosuite's would reach the
+        # controller's posture reference and the fixtures' random stream)
+        states = []
+        for e in (env, still):
+            e.set_init_state(1)
+            e.step(np.zeros(7))
+            states.append(e.get_state())
+        assert np.abs(states[0] - states[1]).max() < 1e-6  # robosuite's noise on: 0.22 (MuJoCo warm starts: ~1e-18)
     finally:
         still.close()
 

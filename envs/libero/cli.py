@@ -35,7 +35,7 @@ def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None =
     """Run the expert once -> (demo dict in data.write_task_file's format | None, success).
 
     `start`: ("eval", i) LIBERO's official init state i, or ("train", k) demo attempt k, which starts
-    from `env.seed(train_seed(...)); env.reset()` (a placement none of the evaluation states use).
+    from `env.place(train_seed(...))` (a placement none of the evaluation states use, the arm noise as theirs).
     Observation t is recorded before action t; images are stored upright in the dict (write_task_file
     turns them upside down again, as LIBERO's files hold them). A failed rollout returns None unless
     `keep_failed`."""
@@ -44,9 +44,7 @@ def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None =
     if split == "eval":
         obs = env.set_init_state(int(k))
     elif split == "train":
-        env.seed(train_seed(suite, task_id, int(k), seed))
-        obs = env.reset()
-        env._fresh = False
+        obs = env.place(train_seed(suite, task_id, int(k), seed))
     else:
         raise ValueError(f"start must be ('eval', i) or ('train', k), got {start!r}")
     rng = np.random.default_rng([seed, task_id, int(k), zlib.crc32(f"{suite}/{split}".encode())])
@@ -79,10 +77,10 @@ def _task_file_attrs(env: LiberoEnv, camera_size: int) -> dict:
                           "env_kwargs": {"robots": ["Panda"], "controller": "OSC_POSE",
                                          "control_freq": CONTROL_HZ, "camera_heights": camera_size,
                                          "camera_widths": camera_size,
-                                         "camera_names": ["agentview", "robot0_eye_in_hand"],
-                                         "initialization_noise": {"magnitude": env.init_noise,
-                                                                  "type": "gaussian"}},
-                          "generator": "envs.libero scripted expert"},
+                                         "camera_names": ["agentview", "robot0_eye_in_hand"]},
+                          "generator": "envs.libero scripted expert",
+                          # LiberoEnv.place's arm noise (std, rad) at every demo's start, not robosuite's
+                          "arm_init_noise": env.init_noise},
                 bddl_file_name=f"{env.suite.name}/{bddl.name}", bddl_file_content=bddl.read_text())
 
 
@@ -154,9 +152,9 @@ def _finished_task(path: Path, demos_per_task: int, camera_size: int, init_noise
         with h5py.File(path, "r") as f:
             g = f["data"]
             lengths = [len(g[k]["actions"]) for k in g if k.startswith("demo_")]
-            kwargs = json.loads(g.attrs["env_args"])["env_kwargs"]
-            size = kwargs["camera_heights"]
-            noise = float(kwargs.get("initialization_noise", {}).get("magnitude", 0.0))
+            env_args = json.loads(g.attrs["env_args"])
+            size = env_args["env_kwargs"]["camera_heights"]
+            noise = float(env_args.get("arm_init_noise", 0.0))
     except Exception as e:  # truncated or foreign: say so rather than regenerate over it
         raise SystemExit(f"error: {path} exists but cannot be read as a generated task file ({e}); "
                          f"move it away to generate this task again")

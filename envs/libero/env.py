@@ -20,11 +20,14 @@ SUITE_MAX_STEPS = {"libero_spatial": 220, "libero_object": 280, "libero_goal": 3
 STANDARD_SUITES = ("libero_spatial", "libero_object", "libero_goal", "libero_10")  # --suite all
 SHORT_NAMES = {"spatial": "libero_spatial", "object": "libero_object", "goal": "libero_goal",
                "10": "libero_10", "long": "libero_10", "90": "libero_90"}
-# Std (rad) of the Gaussian noise on the arm's 7 joints at a fresh placement (reset): robosuite's "default"
-# initialization noise, which LIBERO's task classes use and its official init states carry (measured over the
-# 500 states of each standard suite: per-joint std 0.018-0.022 around init_qpos, mean within 0.003).
-# LIBERO's ControlEnv / OffScreenRenderEnv turn it off (initialization_noise=None); with it off, every demo
-# attempt and validation state starts from one arm pose the official init states never show.
+# Std (rad) of the Gaussian noise on the arm's 7 joints in a fresh placement (LiberoEnv.place): robosuite's
+# "default" initialization noise, the default of LIBERO's task classes, which its official init states carry
+# (measured over the 500 states of each standard suite: per-joint std 0.018-0.022 around init_qpos, mean
+# within 0.003; experiments/init_pose.py). LIBERO's ControlEnv / OffScreenRenderEnv turn it off
+# (initialization_noise=None), and so does LiberoEnv's robosuite env, so evaluation stays LIBERO's: robosuite
+# would draw the noise from numpy's global generator (the fixtures' stream) and make it the controller's
+# nullspace posture. place() draws it from its own generator and starts the arm there as set_init_state starts
+# an official init state.
 INIT_NOISE = 0.02
 
 # ----------------------------------------------------------------------------------------------
@@ -102,20 +105,18 @@ class LiberoEnv:
         self.suite = get_suite(suite)
         self.task = self.suite.task(task_id)  # ValueError naming the suite's task range
         self.task_id, self.camera_size, self.language = task_id, camera_size, self.task.language
-        self.init_noise = float(init_noise)
-        # a fresh dict: robosuite's Robot writes into it
-        noise = {"magnitude": self.init_noise, "type": "gaussian"}
+        self.init_noise = float(init_noise)  # place()'s arm noise; robosuite's own stays off, as in LIBERO
         lib = _libero()
         # robosuite places the fixtures (cabinets, stoves, ...) at construction and at every reset
         # by drawing from numpy's global generator; they are not part of the flattened state
         np.random.seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
             if camera_size:  # what LIBERO's evaluation scripts build
-                self.env = lib["OffScreenRenderEnv"](bddl_file_name=self.task.bddl_file, initialization_noise=noise,
+                self.env = lib["OffScreenRenderEnv"](bddl_file_name=self.task.bddl_file,
                                                      camera_heights=camera_size, camera_widths=camera_size)
             else:  # physics only: no renderer, no image observations
                 self.env = lib["ControlEnv"](bddl_file_name=self.task.bddl_file, use_camera_obs=False,
-                                             has_offscreen_renderer=False, initialization_noise=noise)
+                                             has_offscreen_renderer=False)
         self._hide_sites()
         self._fresh = True  # robosuite's internal state (step counter, gripper command) is as reset left it
         self.seed(seed)
@@ -133,8 +134,8 @@ class LiberoEnv:
         self.env.seed(int(seed))
 
     def reset(self) -> dict:
-        """A fresh random placement from LIBERO's samplers (robosuite's hard reset: 2-4 s), the arm's joints
-        at init_qpos + N(0, init_noise²) as in the official init states (INIT_NOISE)."""
+        """A fresh random placement from LIBERO's samplers (robosuite's hard reset: 2-4 s), the arm at
+        init_qpos exactly (LIBERO's env wrappers turn robosuite's noise off); place() adds the arm noise."""
         obs = self.env.reset()
         self._fresh = True
         self._track_start()
@@ -169,15 +170,26 @@ class LiberoEnv:
         self._track_start()
         return obs
 
+    def place(self, seed: int) -> dict:
+        """A fresh start state under `seed`: LIBERO's placement samplers (reset), then the arm's joints moved
+        to init_qpos + N(0, init_noise²) by a generator of their own, and the episode started from that state
+        the way set_init_state starts an official init state (same controller reference, same settling).
+        The official init states carry this noise (INIT_NOISE); without it every start has one arm pose."""
+        self.seed(seed)
+        self.reset()
+        state = self.get_state()                                           # (1 + nq + nv,) time, qpos, qvel
+        robot = self.env.env.robots[0]
+        arm = 1 + np.asarray(robot._ref_joint_pos_indexes)                 # the arm's 7 joints in the state
+        noise = np.random.default_rng([int(seed), 7]).normal(0.0, self.init_noise, arm.size)
+        state[arm] = np.asarray(robot.init_qpos, float) + noise
+        return self.set_init_state(state)
+
     def set_val_state(self, i: int) -> dict:
-        """Validation start state i (evaluate.py --init-states val): LIBERO's own placement samplers
-        under the seed val_seed(suite, task, i), a stream apart from the demonstrations' (train_seed)
-        and from the 50 official init states, which stay the test states. The arm starts with the official
-        states' joint noise (INIT_NOISE; validation states before 2026-12-04 had none)."""
-        self.seed(val_seed(self.suite.name, self.task_id, i))
-        obs = self.reset()
-        self._fresh = False
-        return obs
+        """Validation start state i (evaluate.py --init-states val): place(val_seed(suite, task, i)), a stream
+        apart from the demonstrations' (train_seed) and from the 50 official init states, which stay the test
+        states. The arm starts with the official states' joint noise (validation states before 2026-12-04
+        had none)."""
+        return self.place(val_seed(self.suite.name, self.task_id, i))
 
     def step(self, action, render: bool = True):
         """LIBERO's step. `render=False`: the cameras are skipped for this step and the observation holds no
