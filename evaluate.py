@@ -170,10 +170,12 @@ def run_episode(job: dict) -> dict:
     # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
     other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
     failure = env.failure_mode() if not success and hasattr(env, "failure_mode") else None
+    grasp = env.grasp_offset() if hasattr(env, "grasp_offset") else None  # real LIBERO: hand - object at first close
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
     return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": success, "steps": steps,
-            "instruction": instruction, "other_tasks_done": other, "failure_mode": failure}
+            "instruction": instruction, "other_tasks_done": other, "failure_mode": failure,
+            **({"grasp_offset": grasp} if hasattr(env, "grasp_offset") else {})}
 
 
 def _reads_next(policy, t: int) -> bool:
@@ -336,6 +338,16 @@ def summarise(results: list[dict]) -> dict:
         if r.get("failure_mode"):  # why the goal did not hold at the time limit
             modes = t.setdefault("failure_modes", {})
             modes[r["failure_mode"]] = modes.get(r["failure_mode"], 0) + 1
+        if "grasp_offset" in r:  # real LIBERO: the hand's offset from the object at the first close, by outcome
+            outcome = "success" if r["success"] else (r.get("failure_mode") or "failure")
+            g = t.setdefault("grasp", {}).setdefault(outcome, {"n": 0, "never_closed": 0, "xy_cm": [], "dz_cm": []})
+            g["n"] += 1
+            if r["grasp_offset"] is None:
+                g["never_closed"] += 1
+            else:
+                dx, dy, dz = r["grasp_offset"]
+                g["xy_cm"].append(round(100 * float(np.hypot(dx, dy)), 1))
+                g["dz_cm"].append(round(100 * float(dz), 1))
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})
@@ -371,7 +383,32 @@ def markdown_table(info: dict) -> str:
             fm = t.get("failure_modes", {})
             lines.append(f"| {t['suite']} | {t['task']} | {t['n'] - t['success']} | "
                          + " | ".join(str(fm.get(m, 0)) for m in modes) + " |")
-    return "\n".join(lines) + "\n"
+    grasp = grasp_table(info)
+    return "\n".join(lines + ([""] + grasp if grasp else [])) + "\n"
+
+
+def grasp_table(info: dict) -> list[str]:
+    """Markdown lines: per outcome over all tasks, where the hand was at the first close command (real
+    LIBERO's grasp_offset): median horizontal distance to the object and height above its body origin."""
+    by = {}
+    for t in info["per_task"]:
+        for outcome, g in t.get("grasp", {}).items():
+            b = by.setdefault(outcome, {"n": 0, "never_closed": 0, "xy_cm": [], "dz_cm": []})
+            for k in ("n", "never_closed"):
+                b[k] += g[k]
+            b["xy_cm"] += g["xy_cm"]
+            b["dz_cm"] += g["dz_cm"]
+    if not by:
+        return []
+    med = lambda v: f"{np.median(v):.1f}" if v else "—"  # noqa: E731
+    pct = lambda v, q: f"{np.percentile(v, q):.1f}" if v else "—"  # noqa: E731
+    lines = ["At the first close command (hand minus the object to place; cm):", "",
+             "| outcome | episodes | never closed | median xy distance (25th–75th) | median dz |", "|---|---|---|---|---|"]
+    for outcome in sorted(by, key=lambda o: (o != "success", o)):
+        b = by[outcome]
+        lines.append(f"| {outcome} | {b['n']} | {b['never_closed']} | {med(b['xy_cm'])} "
+                     f"({pct(b['xy_cm'], 25)}–{pct(b['xy_cm'], 75)}) | {med(b['dz_cm'])} |")
+    return lines
 
 
 def main(argv=None):

@@ -40,6 +40,10 @@
 #   validation numbers, started every demo and validation state from one fixed pose (GEN_FLAGS="--init-noise 0"
 #   gives their demos; their validation states are no longer drawn). Measured with the noise: NAME=
 #   libero_cpu_object_gen20_noise DEMOS=20 VAL_TRIALS=5 TEST=1 GIFS=0 ZERO_BASELINE=0 (the 20-demo recipe).
+# All 50 official init states in one session (libero_object, 2026-12-07): libero_goal's one-session knobs,
+#   NAME=libero_cpu_object_1session DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500
+#   COFINETUNE_STEPS=2000 VAL_TRIALS=5 GIFS=0 ZERO_BASELINE=0, first without TEST (validation), then the same with
+#   EVAL_FLAGS="--replan 5" (the second variant on validation), then TEST=1 TRIALS=50 with the chosen EVAL_FLAGS.
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."

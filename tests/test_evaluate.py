@@ -166,6 +166,24 @@ def test_failure_modes_are_counted_per_task_and_tabled():
     assert "failure_modes" not in no_modes["per_task"][0] and "never_lifted" not in E.markdown_table(no_modes)
 
 
+def test_grasp_offsets_are_summarised_by_outcome():
+    """Real LIBERO's grasp_offset (hand minus object at the first close, m) per outcome, in cm; None = the
+    gripper never closed. Episodes without the key (the embedded benchmark) add no grasp table."""
+    offsets = [[0.003, 0.004, 0.01], [0.03, 0.04, 0.02], None, [0.0, 0.1, 0.2]]
+    modes = [None, "never_lifted", "never_lifted", "let_go_elsewhere"]
+    res = [{"suite": "s", "task": 0, "trial": i, "success": m is None, "instruction": "x", "failure_mode": m,
+            "grasp_offset": g} for i, (m, g) in enumerate(zip(modes, offsets))]
+    grasp = E.summarise(res)["per_task"][0]["grasp"]
+    assert grasp["success"] == {"n": 1, "never_closed": 0, "xy_cm": [0.5], "dz_cm": [1.0]}
+    assert grasp["never_lifted"] == {"n": 2, "never_closed": 1, "xy_cm": [5.0], "dz_cm": [2.0]}
+    assert grasp["let_go_elsewhere"]["xy_cm"] == [10.0]
+    table = E.markdown_table(E.summarise(res))
+    assert "| success | 1 | 0 | 0.5 (0.5–0.5) | 1.0 |" in table
+    assert "| never_lifted | 2 | 1 | 5.0 (5.0–5.0) | 2.0 |" in table
+    plain = E.summarise([{k: v for k, v in r.items() if k != "grasp_offset"} for r in res])
+    assert "grasp" not in plain["per_task"][0] and "first close" not in E.markdown_table(plain)
+
+
 def test_summary_and_table():
     res = [{"suite": "a", "task": 0, "trial": i, "success": i < 2, "instruction": "x"} for i in range(4)]
     res += [{"suite": "b", "task": 1, "trial": 0, "success": True, "instruction": "y"}]

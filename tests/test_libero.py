@@ -330,6 +330,9 @@ def test_evaluate_one_short_episode_writes_the_table(tmp_path):
     assert info["per_task"][0]["instruction"].startswith("pick up the alphabet soup")
     md = (tmp_path / "results.md").read_text()
     assert "| libero_object | 0 |" in md and (tmp_path / "videos" / "libero_object_task0_trial0.gif").exists()
+    # zero action never closes the gripper: the grasp table says so (envs.libero grasp_offset)
+    assert info["per_task"][0]["grasp"] == {"never_lifted": {"n": 1, "never_closed": 1, "xy_cm": [], "dz_cm": []}}
+    assert "| never_lifted | 1 | 1 | — (—–—) | — |" in md
 
 
 @needs_libero
@@ -449,7 +452,7 @@ def test_failure_modes_follow_the_object_through_a_grasp():
     env = libero_sim.LiberoEnv("libero_object", 0, camera_size=0)
     try:
         obs = env.set_init_state(0)
-        assert env.failure_mode() == "never_lifted"
+        assert env.failure_mode() == "never_lifted" and env.grasp_offset() is None
         expert = libero_sim.scripted_expert(env, np.random.default_rng(0))
         modes, done = [], False
         for _ in range(env.suite.max_steps):
@@ -462,5 +465,13 @@ def test_failure_modes_follow_the_object_through_a_grasp():
         assert seen[0] == "never_lifted" and "held_elsewhere" in seen and "held_over_goal" in seen, seen
         assert seen.index("held_elsewhere") < seen.index("held_over_goal"), seen
         assert set(seen) <= set(libero_sim.FAILURE_MODES)
+        # the expert's grasp that succeeded: the hand closed within a couple of cm of the object's axis
+        dx, dy, dz = env.grasp_offset()
+        assert np.hypot(dx, dy) < 0.02, env.grasp_offset()
+        env.set_init_state(1)                                    # a new episode forgets the last one's grasp
+        assert env.grasp_offset() is None
+        env.step([0, 0, 0, 0, 0, 0, 1.0])                        # a close command far above the object
+        far = env.grasp_offset()
+        assert far is not None and far[2] > dz + 0.02, (far, dz)
     finally:
         env.close()

@@ -201,14 +201,19 @@ def _success_job(suite: str, task_id: int, inits: int, seed: int) -> dict:
     """The expert from init states 0..inits-1 of one task, physics only -> its task_row."""
     t0 = time.perf_counter()
     env = LiberoEnv(suite, task_id, camera_size=0)
-    lengths, ok = [], 0
+    lengths, ok, grasps = [], 0, []
     for i in range(inits):
         demo, success = rollout_expert(env, ("eval", i), seed, keep_failed=True)
         ok += success
         lengths.append(len(demo["actions"]))
+        grasps.append(env.grasp_offset())  # hand - object at the first close (m), the policy's reference
     env.close()
-    row = task_row(suite, env.task, ok, inits, lengths, success=ok, trials=inits, seconds=time.perf_counter() - t0)
-    _log(f"  {suite} task {task_id}: {ok}/{inits}  ({row['seconds']:.0f} s)")
+    xy = [round(100 * float(np.hypot(g[0], g[1])), 1) for g in grasps if g is not None]
+    dz = [round(100 * float(g[2]), 1) for g in grasps if g is not None]
+    row = task_row(suite, env.task, ok, inits, lengths, success=ok, trials=inits, seconds=time.perf_counter() - t0,
+                   grasp_xy_cm=xy, grasp_dz_cm=dz)
+    grasp = f", hand at the first close {np.median(xy):.1f} cm (xy), {np.median(dz):+.1f} cm (z) from the object" if xy else ""
+    _log(f"  {suite} task {task_id}: {ok}/{inits}  ({row['seconds']:.0f} s{grasp})")
     return row
 
 

@@ -198,6 +198,8 @@ class LiberoEnv:
         images of a rendered step are bit-identical to those of an env that renders every step."""
         a = check_action(action)
         self._fresh = False
+        if getattr(self, "_grasp", 0) is None and a[-1] > 0 and self._max_rise:  # the first close command
+            self._grasp = self.eef_pos() - self.body_pos(next(iter(self._max_rise)))  # (3,) m, world frame
         self._gate_cameras(render)
         try:
             obs, reward, done, info = self.env.step(a)
@@ -235,6 +237,7 @@ class LiberoEnv:
         place objects a few cm off their resting height, and they settle in the first steps)."""
         placed = [p[1] for p in self.goal() if p[0] in ("on", "in")]
         self._z_low, self._max_rise = {}, {n: 0.0 for n in placed}
+        self._grasp = None  # grasp_offset(): the hand relative to the first object to place, at the first close
 
     def _subtree(self, body: str) -> set:
         m = self.sim.model._model
@@ -291,6 +294,14 @@ class LiberoEnv:
         if self.held(name):
             return "held_over_goal" if over else "held_elsewhere"
         return "let_go_over_goal" if over else "let_go_elsewhere"
+
+    def grasp_offset(self) -> list[float] | None:
+        """Where the hand was when the episode first commanded the gripper closed: the grip site minus the
+        body position of the first object the goal places, (dx, dy, dz) in m (world frame); None when the
+        gripper was never closed or the goal places nothing. For a "never lifted" failure it tells a grasp
+        that missed by a centimetre from one that closed far from the object. A diagnostic, not LIBERO's."""
+        g = getattr(self, "_grasp", None)
+        return None if g is None else [round(float(v), 4) for v in g]
 
     def check_success(self) -> bool:
         return bool(self.env.check_success())
