@@ -280,8 +280,14 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
     order = {key: n for n, key in enumerate(wanted)}
     results.sort(key=lambda r: order[_episode_key(r)])
     info = summarise(results)
-    info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=round(time.time() - t0, 1),
-                resumed_episodes=len(jobs) - len(todo), decoding=decoding, init_states=init_states,
+    seconds, resumed = round(time.time() - t0, 1), len(jobs) - len(todo)
+    before = out / "eval_info.json"
+    if not todo and before.exists():  # nothing left to run: keep the finished evaluation's wall time, not ~0 s
+        prior = json.loads(before.read_text())
+        if prior.get("overall", {}).get("n") == len(jobs):
+            seconds, resumed = prior.get("seconds", seconds), prior.get("resumed_episodes", resumed)
+    info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=seconds,
+                resumed_episodes=resumed, decoding=decoding, init_states=init_states,
                 protocol=("trial i from init state i" if init_states == "test" else
                           "trial i from validation start state i (not the test init states)")
                          + f"; {SETTLE_STEPS} no-op settling steps; success = done"

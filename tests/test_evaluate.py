@@ -369,8 +369,10 @@ def test_resume_skips_finished_episodes(tmp_path, monkeypatch):
     assert len(ran) == 6 and not set(ran[3:]) & set(first)                  # only the 3 missing episodes ran
     assert info["resumed_episodes"] == 3 and info["overall"]["n"] == 6
     assert [t["success"] for t in info["per_task"]] == [2, 2]               # trials 0 and 2 of each task
-    E.evaluate("zero", resume=True, **kw)
+    finished = json.loads((tmp_path / "eval_info.json").read_text())
+    again = E.evaluate("zero", resume=True, **kw)
     assert len(ran) == 6                                                     # all done: nothing re-runs
+    assert (again["seconds"], again["resumed_episodes"]) == (finished["seconds"], 3)   # its record is kept
     E.evaluate("zero", resume=True, **{**kw, "max_steps": 6})
     assert len(ran) == 12                                                    # other settings: all re-run
     E.evaluate("zero", **kw)
