@@ -351,9 +351,10 @@ def summarise(results: list[dict]) -> dict:
             if r["grasp_offset"] is None:
                 g["never_closed"] += 1
             else:
-                dx, dy, dz = r["grasp_offset"]
-                g["xy_cm"].append(round(100 * float(np.hypot(dx, dy)), 1))
-                g["dz_cm"].append(round(100 * float(dz), 1))
+                from envs.common import grasp_cm
+                xy, dz = grasp_cm(r["grasp_offset"])
+                g["xy_cm"].append(xy)
+                g["dz_cm"].append(dz)
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})

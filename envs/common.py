@@ -90,6 +90,12 @@ def select_tasks(suite_names, get_suite, suite_arg, tasks_arg) -> list[tuple[str
 # ----------------------------------------------------------------------------------------------
 # LIBERO's observation conventions and the recording loop
 
+def grasp_cm(offset) -> tuple[float, float]:
+    """A grasp offset (dx, dy, dz) in m (envs.libero LiberoEnv.grasp_offset) -> (horizontal distance, height) in cm."""
+    dx, dy, dz = offset
+    return round(100 * float(np.hypot(dx, dy)), 1), round(100 * float(dz), 1)
+
+
 def check_action(action) -> np.ndarray:
     """LIBERO's 7-D action (dpos 3, drot 3, gripper 1) as floats, or a ValueError saying what is wrong."""
     a = np.asarray(action, float).ravel()
