@@ -44,6 +44,10 @@
 #   NAME=libero_cpu_object_1session DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500
 #   COFINETUNE_STEPS=2000 VAL_TRIALS=5 GIFS=0 ZERO_BASELINE=0, first without TEST (validation), then the same with
 #   EVAL_FLAGS="--replan 5" (the second variant on validation), then TEST=1 TRIALS=50 with the chosen EVAL_FLAGS.
+# Variants of that run on its validation states (2026-12-07; same data, artefacts and pre-training):
+#   COFINETUNE_STEPS=1000 CFT_TAG=c1000 (1000 steps, into cft_s1_c1000), MORE_STEPS=2000 (2000 more steps from
+#   the finished run, a second cosine cycle at MORE_LR=5e-4, into cft_s1_more), SEEDS=2 — each with
+#   EVAL_FLAGS="--replan 5".
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -91,11 +95,20 @@ evaluate() {
   keep "$policy/eval_$states$tag/eval_info.json" "$(basename "$policy")_$states$tag"
 }
 for seed in $SEEDS; do
-  out="$RUNS/cft_s$seed"
+  out="$RUNS/cft_s$seed${CFT_TAG:+_$CFT_TAG}"   # CFT_TAG: a second step count beside the first, same pre-training
   stamp "co-fine-tuning seed $seed"
   trained "$out" "${COFINETUNE_STEPS:-4000}" || run python cofinetune.py "${ART[@]}" --out "$out" \
       --init-from "$RUNS/pretrain" "${VLA[@]}" --steps "${COFINETUNE_STEPS:-4000}" --batch-size 16 \
       --log-every 500 --seed "$seed" --resume "${CFT[@]}"
+  if [ "${MORE_STEPS:-0}" -gt 0 ]; then   # a second cosine cycle from the finished run (a warm restart at
+    # peak lr MORE_LR; not in the paper: it lets a session that trained 2000 steps add more without starting
+    # over); validation and test then score the continued run, cft_s<seed>_more
+    stamp "co-fine-tuning continued seed $seed"
+    trained "${out}_more" "$MORE_STEPS" || run python cofinetune.py "${ART[@]}" --out "${out}_more" \
+        --init-from "$out" "${VLA[@]}" --steps "$MORE_STEPS" --batch-size 16 --lr "${MORE_LR:-5e-4}" \
+        --log-every 500 --seed "$seed" --resume "${CFT[@]}"
+    out="${out}_more"
+  fi
   if [ "$VAL_TRIALS" -gt 0 ]; then   # 0: no validation run (flags chosen on another suite's validation)
     stamp "validation seed $seed"
     evaluate "$out" val "$VAL_TRIALS" "$TAG" "${EV[@]}"

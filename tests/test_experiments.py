@@ -42,9 +42,9 @@ print(json.dumps(bad))
 """
 
 
-def dry_run(script: str, tmp_path) -> list[list[str]]:
+def dry_run(script: str, tmp_path, **knobs) -> list[list[str]]:
     env = {"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "RUNS": str(tmp_path / "runs"), "DATA": str(tmp_path / "data"),
-           "HOME": str(tmp_path)}
+           "HOME": str(tmp_path), **knobs}
     r = subprocess.run(["bash", str(REPO / "experiments" / script)], capture_output=True, text=True, env=env,
                        timeout=60, cwd=tmp_path)
     assert r.returncode == 0, f"{script} (DRY_RUN=1) failed:\n{r.stderr[-2000:]}"
@@ -83,6 +83,23 @@ def test_experiment_script_parses_and_lists_commands(script, listed):
     assert python, f"{script} lists no python command in its dry run"
     bad = [b for b in listed["bad"] if b[0] in python]
     assert not bad, f"{script}: commands whose arguments do not parse: {bad}"
+
+
+def test_libero_cpu_step_variants_share_the_pre_training(tmp_path):
+    """experiments/libero_cpu.sh: CFT_TAG puts a second step count beside the first (same pre-training);
+    MORE_STEPS continues the finished run into <run>_more, and validation and test then score that one."""
+    cmds = dry_run("libero_cpu.sh", tmp_path, CFT_TAG="c1000", COFINETUNE_STEPS="1000", MORE_STEPS="2000",
+                   EVAL_FLAGS="--replan 5", TEST="1", GIFS="0", ZERO_BASELINE="0")
+    runs = str(tmp_path / "runs")
+    cft = [c for c in cmds if c[:2] == ["python", "cofinetune.py"]]
+    arg = lambda c, flag: c[c.index(flag) + 1]
+    assert [(arg(c, "--init-from"), arg(c, "--out"), arg(c, "--steps")) for c in cft] == [
+        (f"{runs}/pretrain", f"{runs}/cft_s1_c1000", "1000"),
+        (f"{runs}/cft_s1_c1000", f"{runs}/cft_s1_c1000_more", "2000")]
+    assert arg(cft[1], "--lr") == "5e-4"
+    scored = [arg(c, "--policy") for c in cmds if c[:2] == ["python", "evaluate.py"]]
+    assert scored and set(scored) == {f"{runs}/cft_s1_c1000_more"}, scored
+    assert parse_only(cft) == []
 
 
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
