@@ -32,6 +32,8 @@ import numpy as np
 
 NOOP = np.array([0, 0, 0, 0, 0, 0, -1.0])
 SETTLE_STEPS = 10
+# real LIBERO's diagnostics recorded per episode (LiberoEnv method -> its summary key in eval_info per task)
+OFFSETS = {"grasp_offset": "grasp", "goal_offset": "goal"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,12 +172,12 @@ def run_episode(job: dict) -> dict:
     # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
     other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
     failure = env.failure_mode() if not success and hasattr(env, "failure_mode") else None
-    grasp = env.grasp_offset() if hasattr(env, "grasp_offset") else None  # real LIBERO: hand - object at first close
+    # real LIBERO: the hand minus the object at the first close; the object minus its target at the end
+    offsets = {k: getattr(env, k)() for k in OFFSETS if hasattr(env, k)}
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
     return {**{k: job[k] for k in ("suite", "task", "trial")}, "success": success, "steps": steps,
-            "instruction": instruction, "other_tasks_done": other, "failure_mode": failure,
-            **({"grasp_offset": grasp} if hasattr(env, "grasp_offset") else {})}
+            "instruction": instruction, "other_tasks_done": other, "failure_mode": failure, **offsets}
 
 
 def _reads_next(policy, t: int) -> bool:
@@ -344,17 +346,18 @@ def summarise(results: list[dict]) -> dict:
         if r.get("failure_mode"):  # why the goal did not hold at the time limit
             modes = t.setdefault("failure_modes", {})
             modes[r["failure_mode"]] = modes.get(r["failure_mode"], 0) + 1
-        if "grasp_offset" in r:  # real LIBERO: the hand's offset from the object at the first close, by outcome
-            outcome = "success" if r["success"] else (r.get("failure_mode") or "failure")
-            g = t.setdefault("grasp", {}).setdefault(outcome, {"n": 0, "never_closed": 0, "xy_cm": [], "dz_cm": []})
-            g["n"] += 1
-            if r["grasp_offset"] is None:
-                g["never_closed"] += 1
-            else:
-                from envs.common import grasp_cm
-                xy, dz = grasp_cm(r["grasp_offset"])
-                g["xy_cm"].append(xy)
-                g["dz_cm"].append(dz)
+        for key, name in OFFSETS.items():  # real LIBERO's offsets (cm), by outcome: t["grasp"], t["goal"]
+            if key in r:
+                outcome = "success" if r["success"] else (r.get("failure_mode") or "failure")
+                g = t.setdefault(name, {}).setdefault(outcome, {"n": 0, "never_closed": 0, "xy_cm": [], "dz_cm": []})
+                g["n"] += 1
+                if r[key] is None:  # grasp: never closed; goal: nothing to place
+                    g["never_closed"] += 1
+                else:
+                    from envs.common import grasp_cm
+                    xy, dz = grasp_cm(r[key])
+                    g["xy_cm"].append(xy)
+                    g["dz_cm"].append(dz)
     for t in per_task.values():
         t["pc_success"] = 100.0 * t["success"] / t["n"]
         s = per_suite.setdefault(t["suite"], {"n": 0, "success": 0})
@@ -390,16 +393,19 @@ def markdown_table(info: dict) -> str:
             fm = t.get("failure_modes", {})
             lines.append(f"| {t['suite']} | {t['task']} | {t['n'] - t['success']} | "
                          + " | ".join(str(fm.get(m, 0)) for m in modes) + " |")
-    grasp = grasp_table(info)
-    return "\n".join(lines + ([""] + grasp if grasp else [])) + "\n"
+    for name in OFFSETS.values():
+        table = grasp_table(info, name)
+        lines += [""] + table if table else []
+    return "\n".join(lines) + "\n"
 
 
-def grasp_table(info: dict) -> list[str]:
-    """Markdown lines: per outcome over all tasks, where the hand was at the first close command (real
-    LIBERO's grasp_offset): median horizontal distance to the object and height above its body origin."""
+def grasp_table(info: dict, name: str = "grasp") -> list[str]:
+    """Markdown lines: per outcome over all tasks, real LIBERO's offsets in cm: name "grasp", where the hand
+    was at the first close command (grasp_offset: median horizontal distance to the object, height above its
+    body origin); "goal", where the object to place ended (goal_offset: distance from its target's centre)."""
     by = {}
     for t in info["per_task"]:
-        for outcome, g in t.get("grasp", {}).items():
+        for outcome, g in t.get(name, {}).items():
             b = by.setdefault(outcome, {"n": 0, "never_closed": 0, "xy_cm": [], "dz_cm": []})
             for k in ("n", "never_closed"):
                 b[k] += g[k]
@@ -409,8 +415,11 @@ def grasp_table(info: dict) -> list[str]:
         return []
     med = lambda v: f"{np.median(v):.1f}" if v else "—"  # noqa: E731
     pct = lambda v, q: f"{np.percentile(v, q):.1f}" if v else "—"  # noqa: E731
-    lines = ["At the first close command (hand minus the object to place; cm):", "",
-             "| outcome | episodes | never closed | median xy distance (25th–75th) | median dz |", "|---|---|---|---|---|"]
+    title, none = {"grasp": ("At the first close command (hand minus the object to place; cm):", "never closed"),
+                   "goal": ("At the episode's end (the object to place minus its target's centre; cm):",
+                            "nothing to place")}[name]
+    lines = [title, "", f"| outcome | episodes | {none} | median xy distance (25th–75th) | median dz |",
+             "|---|---|---|---|---|"]
     for outcome in sorted(by, key=lambda o: (o != "success", o)):
         b = by[outcome]
         lines.append(f"| {outcome} | {b['n']} | {b['never_closed']} | {med(b['xy_cm'])} "

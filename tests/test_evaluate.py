@@ -184,6 +184,22 @@ def test_grasp_offsets_are_summarised_by_outcome():
     assert "grasp" not in plain["per_task"][0] and "first close" not in E.markdown_table(plain)
 
 
+def test_goal_offsets_get_their_own_table():
+    """Real LIBERO's goal_offset (the object to place minus its target at the end, m) is summarised like the
+    grasp, under "goal", in a table of its own; an episode with only one of the two keys adds only its table."""
+    res = [{"suite": "s", "task": 0, "trial": 0, "success": False, "instruction": "x",
+            "failure_mode": "let_go_elsewhere", "goal_offset": [0.06, 0.08, -0.05]},
+           {"suite": "s", "task": 0, "trial": 1, "success": True, "instruction": "x", "failure_mode": None,
+            "goal_offset": [0.0, 0.01, 0.02]}]
+    info = E.summarise(res)
+    goal = info["per_task"][0]["goal"]
+    assert goal["let_go_elsewhere"] == {"n": 1, "never_closed": 0, "xy_cm": [10.0], "dz_cm": [-5.0]}
+    assert goal["success"]["xy_cm"] == [1.0] and "grasp" not in info["per_task"][0]
+    table = E.markdown_table(info)
+    assert "At the episode's end" in table and "first close" not in table
+    assert "| let_go_elsewhere | 1 | 0 | 10.0 (10.0–10.0) | -5.0 |" in table
+
+
 def test_summary_and_table():
     res = [{"suite": "a", "task": 0, "trial": i, "success": i < 2, "instruction": "x"} for i in range(4)]
     res += [{"suite": "b", "task": 1, "trial": 0, "success": True, "instruction": "y"}]

@@ -333,6 +333,10 @@ def test_evaluate_one_short_episode_writes_the_table(tmp_path):
     # zero action never closes the gripper: the grasp table says so (envs.libero grasp_offset)
     assert info["per_task"][0]["grasp"] == {"never_lifted": {"n": 1, "never_closed": 1, "xy_cm": [], "dz_cm": []}}
     assert "| never_lifted | 1 | 1 | — (—–—) | — |" in md
+    # the object stayed where it started, away from the basket: the end-of-episode table says how far
+    goal = info["per_task"][0]["goal"]["never_lifted"]
+    assert goal["n"] == 1 and goal["never_closed"] == 0 and goal["xy_cm"][0] > 8, goal
+    assert "At the episode's end" in md
 
 
 @needs_libero
@@ -468,8 +472,11 @@ def test_failure_modes_follow_the_object_through_a_grasp():
         # the expert's grasp that succeeded: the hand closed within a couple of cm of the object's axis
         dx, dy, dz = env.grasp_offset()
         assert np.hypot(dx, dy) < 0.02, env.grasp_offset()
+        # ... and the object ended over the basket's region: within a few cm of its centre (goal_offset)
+        assert np.hypot(*env.goal_offset()[:2]) < 0.06, env.goal_offset()
         env.set_init_state(1)                                    # a new episode forgets the last one's grasp
         assert env.grasp_offset() is None
+        assert np.hypot(*env.goal_offset()[:2]) > 0.08, env.goal_offset()  # it starts away from the basket
         env.step([0, 0, 0, 0, 0, 0, 1.0])                        # a close command far above the object
         far = env.grasp_offset()
         assert far is not None and far[2] > dz + 0.02, (far, dz)

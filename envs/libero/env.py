@@ -237,6 +237,8 @@ class LiberoEnv:
         place objects a few cm off their resting height, and they settle in the first steps)."""
         placed = [p[1] for p in self.goal() if p[0] in ("on", "in")]
         self._z_low, self._max_rise = {}, {n: 0.0 for n in placed}
+        # goal_offset(): the first placement's object and where it goes (a region site or another object)
+        self._placement = next(((p[1], p[2]) for p in self.goal() if p[0] in ("on", "in")), None)
         self._grasp = None  # grasp_offset(): the hand relative to the first object to place, at the first close
 
     def _subtree(self, body: str) -> set:
@@ -302,6 +304,17 @@ class LiberoEnv:
         that missed by a centimetre from one that closed far from the object. A diagnostic, not LIBERO's."""
         g = getattr(self, "_grasp", None)
         return None if g is None else [round(float(v), 4) for v in g]
+
+    def goal_offset(self) -> list[float] | None:
+        """Where the first object the goal places is now, relative to where it goes: its body position minus
+        the target's (a region site's centre, e.g. basket_1_contain_region, or the target object's body),
+        (dx, dy, dz) in m (world frame); None when the goal places nothing. Read at an episode's end, it
+        tells a "let go elsewhere" that dropped the object beside the basket from one that dropped it on the
+        way. A diagnostic, not LIBERO's."""
+        where = getattr(self, "_placement", None)
+        if where is None:
+            return None
+        return [round(float(v), 4) for v in self.body_pos(where[0]) - self.body_pos(where[1])]
 
     def check_success(self) -> bool:
         return bool(self.env.check_success())
