@@ -334,6 +334,7 @@ def _read_journal(path: Path, settings: dict) -> dict:
 
 
 def summarise(results: list[dict]) -> dict:
+    from envs.common import offset_cm
     per_task, per_suite = {}, {}
     for r in results:
         t = per_task.setdefault(f"{r['suite']}/{r['task']}", {"suite": r["suite"], "task": r["task"],
@@ -354,8 +355,7 @@ def summarise(results: list[dict]) -> dict:
                 if r[key] is None:  # grasp: never closed; goal: nothing to place
                     g["never_closed"] += 1
                 else:
-                    from envs.common import grasp_cm
-                    xy, dz = grasp_cm(r[key])
+                    xy, dz = offset_cm(r[key])
                     g["xy_cm"].append(xy)
                     g["dz_cm"].append(dz)
     for t in per_task.values():
@@ -394,12 +394,12 @@ def markdown_table(info: dict) -> str:
             lines.append(f"| {t['suite']} | {t['task']} | {t['n'] - t['success']} | "
                          + " | ".join(str(fm.get(m, 0)) for m in modes) + " |")
     for name in OFFSETS.values():
-        table = grasp_table(info, name)
+        table = offset_table(info, name)
         lines += [""] + table if table else []
     return "\n".join(lines) + "\n"
 
 
-def grasp_table(info: dict, name: str = "grasp") -> list[str]:
+def offset_table(info: dict, name: str) -> list[str]:
     """Markdown lines: per outcome over all tasks, real LIBERO's offsets in cm: name "grasp", where the hand
     was at the first close command (grasp_offset: median horizontal distance to the object, height above its
     body origin); "goal", where the object to place ended (goal_offset: distance from its target's centre)."""

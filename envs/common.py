@@ -90,8 +90,8 @@ def select_tasks(suite_names, get_suite, suite_arg, tasks_arg) -> list[tuple[str
 # ----------------------------------------------------------------------------------------------
 # LIBERO's observation conventions and the recording loop
 
-def grasp_cm(offset) -> tuple[float, float]:
-    """A grasp offset (dx, dy, dz) in m (envs.libero LiberoEnv.grasp_offset) -> (horizontal distance, height) in cm."""
+def offset_cm(offset) -> tuple[float, float]:
+    """An offset (dx, dy, dz) in m (envs.libero LiberoEnv.grasp_offset, goal_offset) -> (horizontal distance, height) in cm."""
     dx, dy, dz = offset
     return round(100 * float(np.hypot(dx, dy)), 1), round(100 * float(dz), 1)
 

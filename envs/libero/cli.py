@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.common import (CONTROL_HZ, PartialTask, add_task_args, at_least, executor, generation_summary, grasp_cm, print_table,
+from envs.common import (CONTROL_HZ, PartialTask, add_task_args, at_least, executor, generation_summary, offset_cm, print_table,
                          record_demo, select_tasks, task_row, write_report)
 from envs.libero.env import (INIT_NOISE, STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, get_suite, suite_name, suite_names,
                              train_seed)
@@ -208,7 +208,7 @@ def _success_job(suite: str, task_id: int, inits: int, seed: int) -> dict:
         lengths.append(len(demo["actions"]))
         grasps.append(env.grasp_offset())  # hand - object at the first close (m), the policy's reference
     env.close()
-    xy, dz = (list(v) for v in zip(*[grasp_cm(g) for g in grasps if g is not None])) if any(grasps) else ([], [])
+    xy, dz = (list(v) for v in zip(*[offset_cm(g) for g in grasps if g is not None])) if any(grasps) else ([], [])
     row = task_row(suite, env.task, ok, inits, lengths, success=ok, trials=inits, seconds=time.perf_counter() - t0,
                    grasp_xy_cm=xy, grasp_dz_cm=dz)
     grasp = f", hand at the first close {np.median(xy):.1f} cm (xy), {np.median(dz):+.1f} cm (z) from the object" if xy else ""

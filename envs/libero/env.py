@@ -235,10 +235,9 @@ class LiberoEnv:
         """A new episode for failure_mode's "never lifted": the objects the goal places, how far each has
         risen above its lowest height since the first step (not the state as set: LIBERO's init states
         place objects a few cm off their resting height, and they settle in the first steps)."""
-        placed = [p[1] for p in self.goal() if p[0] in ("on", "in")]
-        self._z_low, self._max_rise = {}, {n: 0.0 for n in placed}
-        # goal_offset(): the first placement's object and where it goes (a region site or another object)
-        self._placement = next(((p[1], p[2]) for p in self.goal() if p[0] in ("on", "in")), None)
+        placed = [(p[1], p[2]) for p in self.goal() if p[0] in ("on", "in")]   # (object, where it goes)
+        self._z_low, self._max_rise = {}, {name: 0.0 for name, _ in placed}
+        self._placement = placed[0] if placed else None  # goal_offset(): the first placement
         self._grasp = None  # grasp_offset(): the hand relative to the first object to place, at the first close
 
     def _subtree(self, body: str) -> set:
