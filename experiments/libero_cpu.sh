@@ -48,6 +48,9 @@
 #   COFINETUNE_STEPS=1000 CFT_TAG=c1000 (1000 steps, into cft_s1_c1000), MORE_STEPS=2000 (2000 more steps from
 #   the finished run, a second cosine cycle at MORE_LR=5e-4, into cft_s1_more), SEEDS=2 — each with
 #   EVAL_FLAGS="--replan 5".
+# ENSEMBLE=1 with SEEDS="1 2": the seeds' runs decoded as one ensemble (ens_s1s2), validation and (TEST=1) test;
+#   the seeds themselves get validation only. The one-session libero_object run's ensemble (2026-12-07): its
+#   command above with SEEDS="1 2" ENSEMBLE=1 EVAL_FLAGS="--replan 5", then TEST=1 TRIALS=50.
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
@@ -86,14 +89,16 @@ artefacts "$DATA" "$RUNS" "${VQGAN_STEPS:-1500}" "${EXTRACTOR_STEPS:-800}"
 stamp pretraining
 trained "$RUNS/pretrain" "${PRETRAIN_STEPS:-1000}" || run python pretrain_vla.py "${ART[@]}" --out "$RUNS/pretrain" \
     "${VLA[@]}" --steps "${PRETRAIN_STEPS:-1000}" --batch-size 16 --log-every 250 --resume
-# evaluate POLICY STATES N [TAG evaluate flags]: N trials per task from STATES into POLICY/eval_STATES[_TAG],
-# eval_info.json kept as results/$NAME/<policy>_STATES[_TAG]
-evaluate() {
-  local policy="$1" states="$2" n="$3" tag="${4:+_$4}"; shift 3; shift $(( $# > 0 ))
+# evaluate_into DIR POLICY STATES N [TAG evaluate flags]: N trials per task from STATES into DIR/eval_STATES[_TAG],
+# eval_info.json kept as results/$NAME/<DIR's name>_STATES[_TAG]; evaluate POLICY ...: DIR = POLICY
+evaluate_into() {
+  local dir="$1" policy="$2" states="$3" n="$4" tag="${5:+_$5}"; shift 4; shift $(( $# > 0 ))
   run python evaluate.py --policy "$policy" --env libero --suite "$SUITE" --trials "$n" --init-states "$states" \
-      --out "$policy/eval_$states$tag" --workers "$WORKERS" --videos 0 --resume "$@"
-  keep "$policy/eval_$states$tag/eval_info.json" "$(basename "$policy")_$states$tag"
+      --out "$dir/eval_$states$tag" --workers "$WORKERS" --videos 0 --resume "$@"
+  keep "$dir/eval_$states$tag/eval_info.json" "$(basename "$dir")_$states$tag"
 }
+evaluate() { evaluate_into "$1" "$@"; }
+MEMBERS=()   # every seed's final run, for ENSEMBLE
 for seed in $SEEDS; do
   out="$RUNS/cft_s$seed${CFT_TAG:+_$CFT_TAG}"   # CFT_TAG: a second step count beside the first, same pre-training
   stamp "co-fine-tuning seed $seed"
@@ -121,7 +126,8 @@ for seed in $SEEDS; do
     evaluate "$out" val "$VAL_TRIALS" replan3 --replan 3
     evaluate "$out" val "$VAL_TRIALS" replan2 --replan 2                    # a fifth of each chunk: 2.5x slower
   fi
-  if [ "${TEST:-0}" = 1 ]; then
+  MEMBERS+=("$out")
+  if [ "${TEST:-0}" = 1 ] && [ "${ENSEMBLE:-0}" != 1 ]; then   # ENSEMBLE=1: the ensemble below is tested instead
     stamp "test seed $seed"; evaluate "$out" test "$TRIALS" "$TAG" "${EV[@]}"
     # what limits it: open-loop error on the held-out demos, with and without the right instruction
     stamp "offline seed $seed"
@@ -148,6 +154,15 @@ for seed in $SEEDS; do
     fi
   fi
 done
+if [ "${ENSEMBLE:-0}" = 1 ]; then   # the seeds' runs decoded as one policy (evaluate.py --policy A,B; cofinetune.py
+  # deviation [seed-ensemble], not in the paper) into $RUNS/ens_s<seeds>, e.g. ens_s1s2: validation, and with TEST=1
+  # the official init states (no per-seed test, no offline error or GIFs for the ensemble)
+  [ "${#MEMBERS[@]}" -gt 1 ] || { echo "ENSEMBLE=1 needs two or more SEEDS, got '$SEEDS'" >&2; exit 2; }
+  ENS="$RUNS/ens_$(printf 's%s' $SEEDS)"; POLICY="$(IFS=,; echo "${MEMBERS[*]}")"
+  run mkdir -p "$ENS"
+  if [ "$VAL_TRIALS" -gt 0 ]; then stamp "validation ensemble"; evaluate_into "$ENS" "$POLICY" val "$VAL_TRIALS" "$TAG" "${EV[@]}"; fi
+  if [ "${TEST:-0}" = 1 ]; then stamp "test ensemble"; evaluate_into "$ENS" "$POLICY" test "$TRIALS" "$TAG" "${EV[@]}"; fi
+fi
 if [ "${TEST:-0}" = 1 ] && [ "${ZERO_BASELINE:-1}" = 1 ]; then   # the zero-action baseline on the same official states (physics only: it reads no image)
   stamp "zero-action baseline"
   run mkdir -p "$ZERO"

@@ -102,6 +102,31 @@ def test_libero_cpu_step_variants_share_the_pre_training(tmp_path):
     assert parse_only(cft) == []
 
 
+def test_libero_cpu_ensemble_is_tested_instead_of_its_seeds(tmp_path):
+    """experiments/libero_cpu.sh ENSEMBLE=1: the seeds' runs are validated one by one, then decoded as one
+    ensemble (evaluate.py --policy A,B) into ens_s1s2, and only the ensemble runs on the official states."""
+    cmds = dry_run("libero_cpu.sh", tmp_path, SEEDS="1 2", ENSEMBLE="1", EVAL_FLAGS="--replan 5", TEST="1",
+                   TRIALS="50", GIFS="0", ZERO_BASELINE="0")
+    runs = str(tmp_path / "runs")
+    arg = lambda c, flag: c[c.index(flag) + 1]
+    ev = [(arg(c, "--policy"), arg(c, "--init-states"), arg(c, "--out")) for c in cmds
+          if c[:2] == ["python", "evaluate.py"]]
+    both = f"{runs}/cft_s1,{runs}/cft_s2"
+    assert ev == [(f"{runs}/cft_s1", "val", f"{runs}/cft_s1/eval_val_replan5"),
+                  (f"{runs}/cft_s2", "val", f"{runs}/cft_s2/eval_val_replan5"),
+                  (both, "val", f"{runs}/ens_s1s2/eval_val_replan5"),
+                  (both, "test", f"{runs}/ens_s1s2/eval_test_replan5")], ev
+    assert parse_only([c for c in cmds if c[:2] == ["python", "evaluate.py"]]) == []
+
+
+def test_libero_cpu_ensemble_of_one_seed_is_refused(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "RUNS": str(tmp_path / "runs"), "DATA": str(tmp_path / "data"),
+           "HOME": str(tmp_path), "ENSEMBLE": "1", "SEEDS": "1"}
+    r = subprocess.run(["bash", str(REPO / "experiments" / "libero_cpu.sh")], capture_output=True, text=True,
+                       env=env, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "ENSEMBLE=1 needs two or more SEEDS" in r.stderr, r.stderr
+
+
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
     """The check above must fail on a flag a CLI does not have."""
     bad = [["python", "evaluate.py", "--no-such-flag"], ["python", "-m", "envs.mini", "generate", "--out", "x"]]
