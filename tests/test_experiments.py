@@ -127,6 +127,19 @@ def test_libero_cpu_ensemble_of_one_seed_is_refused(tmp_path):
     assert r.returncode == 2 and "ENSEMBLE=1 needs two or more SEEDS" in r.stderr, r.stderr
 
 
+def test_carry_trace_tells_an_opened_hand_from_a_slip():
+    """experiments/carry_trace.py's verdict from a per-step (gripper command, held, rise) trace."""
+    from experiments.carry_trace import verdict
+    lift = [(1.0, True, 0.01 * t) for t in range(8)]                 # closed, held, rising to 7 cm
+    assert verdict([(-1.0, False, 0.0)] * 5, 0.03) == ("never held", None)
+    assert verdict(lift, 0.03) == ("held to the end", None)
+    assert verdict(lift + [(-1.0, True, 0.07), (-1.0, False, 0.07)], 0.03) == ("opened", 9)
+    assert verdict(lift + [(1.0, False, 0.07)] * 3, 0.03) == ("slipped", 8)
+    assert verdict(lift[:3] + [(-1.0, False, 0.02)], 0.03) == ("held, not lifted", 3)
+    # an open command long before the release does not count: only the last steps before it
+    assert verdict([(-1.0, True, 0.05)] + lift + [(1.0, True, 0.07)] * 6 + [(1.0, False, 0.0)], 0.03)[0] == "slipped"
+
+
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
     """The check above must fail on a flag a CLI does not have."""
     bad = [["python", "evaluate.py", "--no-such-flag"], ["python", "-m", "envs.mini", "generate", "--out", "x"]]
