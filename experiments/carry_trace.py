@@ -14,7 +14,9 @@ Verdicts, from the steps after the scene has settled (envs.libero SETTLED):
   never held      both fingers never touched it together (a push or a knock moved it)
   held, not lifted held, but let go before it rose 3 cm
 Each episode is checked against its journal line (success, steps, failure mode); a mismatch is reported, not
-hidden. Needs the real-LIBERO extra (requirements-libero.txt); ~8 s per episode per policy on 2 cores.
+hidden, and left out of the counts: an episode re-run alone can differ from the same episode inside the
+evaluation (8 of the 30 below did, the same 8 with 1 and 2 torch threads: the env a worker reuses carries
+something of its earlier episodes; not yet found). Needs the real-LIBERO extra (requirements-libero.txt); ~8 s per episode per policy on 2 cores.
 """
 from __future__ import annotations
 
@@ -68,13 +70,29 @@ def trace_episode(job: dict) -> tuple[dict, list]:
     return result, rows
 
 
+def report(out: list[dict], title: str) -> list[str]:
+    """Markdown lines: the verdicts counted over the episodes that reproduced their journal line (a rollout
+    that did not is another rollout, listed but not counted), then one row per episode."""
+    counts = Counter(o["verdict"] for o in out if o["reproduced"])
+    lines = [f"{title}; {sum(o['reproduced'] for o in out)} reproduced their journal line (counted below), "
+             f"{sum(not o['reproduced'] for o in out)} did not (listed, not counted).", "",
+             "| verdict | episodes |", "|---|---|"] + [f"| {k} | {n} |" for k, n in counts.most_common()]
+    lines += ["", "| task | trial | verdict | fingers lost it at step (after settling) | gripper commands before it |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {o['task']} | {o['trial']} | {o['verdict']}{'' if o['reproduced'] else ' (NOT reproduced)'} "
+              f"| {o['lost_at'] if o['lost_at'] is not None else '—'} | {o['commands_before'] or '—'} |" for o in out]
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("eval_dir", type=Path, help="an evaluate.py output directory (episodes.jsonl, eval_info.json)")
     p.add_argument("--modes", default="let_go_elsewhere",
                    help="comma-separated failure modes whose episodes are re-run (default: let_go_elsewhere)")
     p.add_argument("--limit", type=int, default=None, help="at most this many episodes, in journal order")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads: the evaluation's per episode process (default 1, what evaluate.py gives "
+                        "each of its 2 workers on 2 cores)")
     p.add_argument("--out", type=Path, default=None, help="directory for carry_trace.json and carry_trace.md")
     args = p.parse_args(argv)
     journal, info_path = args.eval_dir / "episodes.jsonl", args.eval_dir / "eval_info.json"
@@ -111,13 +129,7 @@ def main(argv=None):
                         if lost else []})
             bar.update(1)
     evaluate.close_envs()
-    counts = Counter(o["verdict"] for o in out)
-    lines = [f"Carry trace of {len(out)} episodes ({args.modes}) of {args.eval_dir}; "
-             f"{sum(o['reproduced'] for o in out)} reproduced their journal line.", "",
-             "| verdict | episodes |", "|---|---|"] + [f"| {k} | {n} |" for k, n in counts.most_common()]
-    lines += ["", "| task | trial | verdict | fingers lost it at step (after settling) | gripper commands before it |", "|---|---|---|---|---|"]
-    lines += [f"| {o['task']} | {o['trial']} | {o['verdict']}{'' if o['reproduced'] else ' (NOT reproduced)'} "
-              f"| {o['lost_at'] if o['lost_at'] is not None else '—'} | {o['commands_before'] or '—'} |" for o in out]
+    lines = report(out, f"Carry trace of {len(out)} episodes ({args.modes}) of {args.eval_dir}")
     print("\n".join(lines))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
