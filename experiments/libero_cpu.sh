@@ -59,6 +59,9 @@ SUITE="${1:-${SUITE:-libero_object}}"   # libero_spatial | libero_object | liber
 NAME="${NAME:-libero_cpu_${SUITE#libero_}}"   # another name keeps a second recipe's results apart
 DEMOS="${DEMOS:-50}"; VAL_TRIALS="${VAL_TRIALS:-5}"; TRIALS="${TRIALS:-10}"; SEEDS="${SEEDS:-1}"
 WORKERS="${WORKERS:-2}"
+if [ "${ENSEMBLE:-0}" = 1 ] && [ "$(wc -w <<< "$SEEDS")" -lt 2 ]; then   # refused before any work is done
+  echo "ENSEMBLE=1 needs two or more SEEDS, got '$SEEDS'" >&2; exit 2
+fi
 GEN="${DATA:-data/${SUITE}_gen$DEMOS}"; DATA="$GEN"
 if [ -n "${SUBSET:-}" ]; then NAME="${NAME}_d$SUBSET"; DATA="${GEN}_first$SUBSET"; fi
 RUNS="${RUNS:-runs/$NAME}"
@@ -157,7 +160,6 @@ done
 if [ "${ENSEMBLE:-0}" = 1 ]; then   # the seeds' runs decoded as one policy (evaluate.py --policy A,B; cofinetune.py
   # deviation [seed-ensemble], not in the paper) into $RUNS/ens_s<seeds>, e.g. ens_s1s2: validation, and with TEST=1
   # the official init states (no per-seed test, no offline error or GIFs for the ensemble)
-  [ "${#MEMBERS[@]}" -gt 1 ] || { echo "ENSEMBLE=1 needs two or more SEEDS, got '$SEEDS'" >&2; exit 2; }
   ENS="$RUNS/ens_$(printf 's%s' $SEEDS)"; POLICY="$(IFS=,; echo "${MEMBERS[*]}")"
   run mkdir -p "$ENS"
   if [ "$VAL_TRIALS" -gt 0 ]; then stamp "validation ensemble"; evaluate_into "$ENS" "$POLICY" val "$VAL_TRIALS" "$TAG" "${EV[@]}"; fi

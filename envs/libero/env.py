@@ -236,7 +236,7 @@ class LiberoEnv:
         """A new episode for failure_mode's "never lifted": the objects the goal places, how far each has
         risen above its lowest height once the scene is at rest (step SETTLED on), not since the state as
         set: LIBERO's init states place objects a few cm off their resting height, and in the first steps
-        the tall ones (libero_object's bottles) bounce 4-5 cm above where they come to rest, which counted
+        the tall ones (libero_object's bottles) bounce 4-7 cm above where they come to rest, which counted
         as a lift until 2026-12-07 (their never-lifted episodes were labelled "let go elsewhere")."""
         placed = [(p[1], p[2]) for p in self.goal() if p[0] in ("on", "in")]   # (object, where it goes)
         self._z_low, self._max_rise, self._t = {}, {name: 0.0 for name, _ in placed}, 0
