@@ -117,7 +117,8 @@ atexit.register(close_envs)  # a worker's env is closed when its process ends
 
 def episode_env(job: dict):
     """The process's env for the job's task, built once per (simulator, suite, task, camera size) and reused
-    across trials, as LIBERO's own evaluation does (each trial's set_init_state resets a stepped env first):
+    across trials, as LIBERO's own evaluation does (each trial's set_init_state resets the env first, its
+    fixtures' draw seeded by the trial, so a trial plays the same whatever ran before it):
     real LIBERO pays its 7-8 s construction once per task and worker, not once per episode. Jobs arrive
     ordered by task, so a worker rebuilds only when its task changes."""
     key = (id(env_backend), job["env"], job["suite"], job["task"], job["camera_size"])

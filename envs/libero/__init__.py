@@ -28,7 +28,8 @@ Interface (what evaluate.py needs)
                                  short names spatial|object|goal|10|long|90 work too
     LiberoEnv(suite, task_id, camera_size=128)
         .set_init_state(i)    the task's official init state i (0..49), or a flattened MuJoCo state;
-                              resets first if the env has stepped (LIBERO's evaluation does the same)
+                              resets first if the env has stepped (LIBERO's evaluation does the same);
+                              an index always resets, the fixtures' draw seeded by init_seed(suite, task, i)
         .step(action, render=True) -> (obs, reward, done, info), done = the task's goal predicate;
                               render=False skips the cameras for that step (no images in obs; a drawn
                               image is bit-identical to an always-on camera's)
@@ -87,13 +88,13 @@ so it works from the repository root in a process that has imported our `tokeniz
 """
 from envs.libero.install import INSTALL_HINT, _installed, available, default_config_dir, setup
 from envs.libero.env import (FAILURE_MODES, INIT_NOISE, SHORT_NAMES, STANDARD_SUITES, SUITE_MAX_STEPS, LiberoEnv, Suite, Task,
-                             backend, get_suite, make_env, suite_name, suite_names, train_seed, val_seed)
+                             backend, get_suite, make_env, suite_name, suite_names, init_seed, train_seed, val_seed)
 from envs.libero.expert import (DrawerExpert, PickPlaceExpert, TaskExpert, TurnOnExpert, UnsupportedTask, bddl_goal,
                                 expert_support, plan_goal, primitive, scripted_expert)
 from envs.libero.cli import bench, generate, generate_task, main, measure_success, replay, rollout_expert
 
 __all__ = ["FAILURE_MODES", "INSTALL_HINT", "_installed", "available", "default_config_dir", "setup", "SHORT_NAMES", "STANDARD_SUITES",
            "SUITE_MAX_STEPS", "INIT_NOISE", "LiberoEnv", "Suite", "Task", "backend", "get_suite", "make_env", "suite_name",
-           "suite_names", "train_seed", "val_seed", "DrawerExpert", "PickPlaceExpert", "TaskExpert", "TurnOnExpert",
+           "suite_names", "init_seed", "train_seed", "val_seed", "DrawerExpert", "PickPlaceExpert", "TaskExpert", "TurnOnExpert",
            "UnsupportedTask", "bddl_goal", "expert_support", "plan_goal", "primitive", "scripted_expert", "bench", "generate",
            "generate_task", "main", "measure_success", "replay", "rollout_expert"]

@@ -55,8 +55,9 @@ def rollout_expert(env: LiberoEnv, start, seed: int = 0, max_steps: int | None =
 
 
 def replay(env: LiberoEnv, init_state, actions, model_xml: str | None = None) -> tuple[bool, int]:
-    """Replay recorded actions from a recorded state (in the recorded scene when `model_xml`, a
-    demo's model_file, is given) -> (reached success, steps taken)."""
+    """Replay recorded actions from a recorded state, or from official init state `init_state` when it is an
+    index (its fixtures' draw seeded as in the recording), in the recorded scene when `model_xml`, a demo's
+    model_file, is given -> (reached success, steps taken)."""
     if model_xml:
         env.reset_from_xml(model_xml)
     env.set_init_state(np.asarray(init_state))
