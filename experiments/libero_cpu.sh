@@ -51,6 +51,10 @@
 # ENSEMBLE=1 with SEEDS="1 2": the seeds' runs decoded as one ensemble (ens_s1s2), validation and (TEST=1) test;
 #   the seeds themselves get validation only. The one-session libero_object run's ensemble (2026-12-07): its
 #   command above with SEEDS="1 2" ENSEMBLE=1 EVAL_FLAGS="--replan 5", then TEST=1 TRIALS=50.
+# libero_goal's ensemble (2026-12-07; whole chunks, chosen on libero_goal's validation states 2026-12-02; the
+#   ensemble chosen on libero_object's): NAME=libero_cpu_goal_ens DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
+#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0 ZERO_BASELINE=0 SEEDS="1 2" ENSEMBLE=1 TEST=1
+#   GEN_FLAGS="--give-up-after 3"; VAL_TRIALS=5 without TEST then adds the validation numbers.
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
