@@ -479,7 +479,11 @@ def test_an_init_state_plays_the_same_alone_and_after_other_episodes():
     def episode(env, i):
         env.set_init_state(i)
         fixtures = np.array(env.sim.model.body_pos)
-        return fixtures, np.array([env.step(a, render=False) and env.get_state() for a in acts])
+        states = []
+        for a in acts:
+            env.step(a, render=False)
+            states.append(env.get_state())
+        return fixtures, np.array(states)
     envs = [libero_sim.LiberoEnv("libero_goal", 0, camera_size=0, seed=s) for s in (0, 5)]
     try:
         alone = episode(envs[1], 3)
