@@ -59,8 +59,12 @@
 #   ensemble then scored 15/100.
 # libero_spatial at 20 demos per task (2026-12-07; the one-session knobs, so the data size is what differs from
 #   the 6-demo run): NAME=libero_cpu_spatial_gen20 DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
-#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0 ZERO_BASELINE=0 SEEDS=1
-#   GEN_FLAGS="--give-up-after 3" (data and training; the evaluation is chosen on its validation states next).
+#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 GIFS=0 ZERO_BASELINE=0 SEEDS=1
+#   GEN_FLAGS="--give-up-after 3", with VAL_TRIALS=5 (whole chunks: 1/50), then also EVAL_FLAGS="--replan 5"
+#   (1/50; a tie keeps whole chunks, the rule fixed before), then VAL_TRIALS=0 TEST=1: 5/100 (about 3 h in all).
+# libero_10 at 20 demos per task (started 2026-12-07; the same one-session knobs): NAME=libero_cpu_10_gen20
+#   DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0
+#   ZERO_BASELINE=0 SEEDS=1 GEN_FLAGS="--give-up-after 3" (data and training; evaluation chosen on validation next).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
