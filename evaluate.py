@@ -173,7 +173,7 @@ def run_episode(job: dict) -> dict:
     # Diagnostic (embedded benchmark only): other tasks of the suite whose goal this rollout reached.
     other = sorted(set(env.tasks_done()) - done_before - {job["task"]}) if done_before is not None else None
     failure = env.failure_mode() if not success and hasattr(env, "failure_mode") else None
-    # real LIBERO: the hand minus the object at the first close; the object minus its target at the end
+    # real LIBERO: the hand minus the object at the first firm close; the object minus its target at the end
     offsets = {k: getattr(env, k)() for k in OFFSETS if hasattr(env, k)}
     if job["video"]:
         _save_gif(frames, Path(job["video"]))
@@ -402,7 +402,7 @@ def markdown_table(info: dict) -> str:
 
 def offset_table(info: dict, name: str) -> list[str]:
     """Markdown lines: per outcome over all tasks, real LIBERO's offsets in cm: name "grasp", where the hand
-    was at the first close command (grasp_offset: median horizontal distance to the object, height above its
+    was at the first firm close command (grasp_offset: median horizontal distance to the object, height above its
     body origin); "goal", where the object to place ended (goal_offset: distance from its target's centre)."""
     by = {}
     for t in info["per_task"]:
@@ -416,7 +416,7 @@ def offset_table(info: dict, name: str) -> list[str]:
         return []
     med = lambda v: f"{np.median(v):.1f}" if v else "—"  # noqa: E731
     pct = lambda v, q: f"{np.percentile(v, q):.1f}" if v else "—"  # noqa: E731
-    title, none = {"grasp": ("At the first close command (hand minus the object to place; cm):", "never closed"),
+    title, none = {"grasp": ("At the first firm close command, >= 0.5 (hand minus the object to place; cm):", "never closed"),
                    "goal": ("At the episode's end (the object to place minus its target's centre; cm):",
                             "nothing to place")}[name]
     lines = [title, "", f"| outcome | episodes | {none} | median xy distance (25th–75th) | median dz |",

@@ -167,7 +167,7 @@ def test_failure_modes_are_counted_per_task_and_tabled():
 
 
 def test_grasp_offsets_are_summarised_by_outcome():
-    """Real LIBERO's grasp_offset (hand minus object at the first close, m) per outcome, in cm; None = the
+    """Real LIBERO's grasp_offset (hand minus object at the first firm close, m) per outcome, in cm; None = the
     gripper never closed. Episodes without the key (the embedded benchmark) add no grasp table."""
     offsets = [[0.003, 0.004, 0.01], [0.03, 0.04, 0.02], None, [0.0, 0.1, 0.2]]
     modes = [None, "never_lifted", "never_lifted", "let_go_elsewhere"]
@@ -178,10 +178,11 @@ def test_grasp_offsets_are_summarised_by_outcome():
     assert grasp["never_lifted"] == {"n": 2, "never_closed": 1, "xy_cm": [5.0], "dz_cm": [2.0]}
     assert grasp["let_go_elsewhere"]["xy_cm"] == [10.0]
     table = E.markdown_table(E.summarise(res))
+    assert "At the first firm close command" in table
     assert "| success | 1 | 0 | 0.5 (0.5–0.5) | 1.0 |" in table
     assert "| never_lifted | 2 | 1 | 5.0 (5.0–5.0) | 2.0 |" in table
     plain = E.summarise([{k: v for k, v in r.items() if k != "grasp_offset"} for r in res])
-    assert "grasp" not in plain["per_task"][0] and "first close" not in E.markdown_table(plain)
+    assert "grasp" not in plain["per_task"][0] and "first firm close" not in E.markdown_table(plain)
 
 
 def test_goal_offsets_get_their_own_table():
@@ -196,7 +197,7 @@ def test_goal_offsets_get_their_own_table():
     assert goal["let_go_elsewhere"] == {"n": 1, "never_closed": 0, "xy_cm": [10.0], "dz_cm": [-5.0]}
     assert goal["success"]["xy_cm"] == [1.0] and "grasp" not in info["per_task"][0]
     table = E.markdown_table(info)
-    assert "At the episode's end" in table and "first close" not in table
+    assert "At the episode's end" in table and "first firm close" not in table
     assert "| let_go_elsewhere | 1 | 0 | 10.0 (10.0–10.0) | -5.0 |" in table
 
 

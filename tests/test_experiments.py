@@ -140,6 +140,22 @@ def test_carry_trace_tells_an_opened_hand_from_a_slip():
     assert verdict([(-1.0, True, 0.05)] + lift + [(1.0, True, 0.07)] * 6 + [(1.0, False, 0.0)], 0.03)[0] == "slipped"
 
 
+def test_close_trace_tells_a_weak_first_close_from_the_firm_one():
+    """experiments/close_trace.py's closes(): a weak close (0 < g < firm) in the first chunk is the first
+    close, the firm close comes later; offsets are the hand minus the object, in cm."""
+    import numpy as np
+    from experiments.close_trace import closes
+    obj = [0.0, 0.0, 0.9]
+    rows = [(t, -1.0, 0.0, 0.0, 1.2, *obj) for t in range(1, 11)]            # settling, hand 30 cm above
+    rows += [(11, 0.2, 0.0, 0.0, 1.2, *obj), (12, -0.1, 0.0, 0.0, 1.1, *obj)]  # the first chunk's weak close
+    rows += [(13, 1.0, 0.03, 0.04, 1.0, *obj), (14, 1.0, 0.0, 0.0, 0.92, *obj)]
+    c = closes(np.array(rows), 0.5, 10)
+    assert c["first_close"] == {"step": 11, "xy_cm": 0.0, "dz_cm": 30.0}
+    assert c["firm_close"] == {"step": 13, "xy_cm": 5.0, "dz_cm": 10.0}
+    assert c["first_chunk_gripper"] == [0.2, -0.1, 1.0, 1.0] and c["lowest_dz_cm"] == 2.0
+    assert closes(np.array(rows[:10]), 0.5, 10)["firm_close"] is None
+
+
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
     """The check above must fail on a flag a CLI does not have."""
     bad = [["python", "evaluate.py", "--no-such-flag"], ["python", "-m", "envs.mini", "generate", "--out", "x"]]

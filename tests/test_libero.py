@@ -525,7 +525,9 @@ def test_failure_modes_follow_the_object_through_a_grasp():
         env.set_init_state(1)                                    # a new episode forgets the last one's grasp
         assert env.grasp_offset() is None
         assert np.hypot(*env.goal_offset()[:2]) > 0.08, env.goal_offset()  # it starts away from the basket
-        env.step([0, 0, 0, 0, 0, 0, 1.0])                        # a close command far above the object
+        env.step([0, 0, 0, 0, 0, 0, 0.2])                        # a weak close (a decoded chunk's uncertain
+        assert env.grasp_offset() is None                        # gripper value) is not taken for the grasp
+        env.step([0, 0, 0, 0, 0, 0, 1.0])                        # a firm close command far above the object
         far = env.grasp_offset()
         assert far is not None and far[2] > dz + 0.02, (far, dz)
     finally:

@@ -207,7 +207,7 @@ def _success_job(suite: str, task_id: int, inits: int, seed: int) -> dict:
         demo, success = rollout_expert(env, ("eval", i), seed, keep_failed=True)
         ok += success
         lengths.append(len(demo["actions"]))
-        grasps.append(env.grasp_offset())  # hand - object at the first close (m), the policy's reference
+        grasps.append(env.grasp_offset())  # hand - object at the first firm close (m), the policy's reference
     env.close()
     xy, dz = (list(v) for v in zip(*[offset_cm(g) for g in grasps if g is not None])) if any(grasps) else ([], [])
     row = task_row(suite, env.task, ok, inits, lengths, success=ok, trials=inits, seconds=time.perf_counter() - t0,

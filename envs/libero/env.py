@@ -217,7 +217,7 @@ class LiberoEnv:
         images of a rendered step are bit-identical to those of an env that renders every step."""
         a = check_action(action)
         self._fresh = False
-        if getattr(self, "_grasp", 0) is None and a[-1] > 0 and self._max_rise:  # the first close command
+        if getattr(self, "_grasp", 0) is None and a[-1] >= FIRM_CLOSE and self._max_rise:  # the first firm close
             self._grasp = self.eef_pos() - self.body_pos(next(iter(self._max_rise)))  # (3,) m, world frame
         self._gate_cameras(render)
         try:
@@ -319,9 +319,9 @@ class LiberoEnv:
         return "let_go_over_goal" if over else "let_go_elsewhere"
 
     def grasp_offset(self) -> list[float] | None:
-        """Where the hand was when the episode first commanded the gripper closed: the grip site minus the
-        body position of the first object the goal places, (dx, dy, dz) in m (world frame); None when the
-        gripper was never closed or the goal places nothing. For a "never lifted" failure it tells a grasp
+        """Where the hand was when the episode first commanded the gripper firmly closed (>= FIRM_CLOSE):
+        the grip site minus the body position of the first object the goal places, (dx, dy, dz) in m (world
+        frame); None when the gripper was never firmly closed or the goal places nothing. For a "never lifted" failure it tells a grasp
         that missed by a centimetre from one that closed far from the object. A diagnostic, not LIBERO's."""
         g = getattr(self, "_grasp", None)
         return None if g is None else [round(float(v), 4) for v in g]
@@ -442,6 +442,11 @@ class LiberoEnv:
 # settle, evaluate.SETTLE_STEPS; they rest by step 7 in libero_object's init states).
 LIFTED = 0.03
 SETTLED = 10
+# grasp_offset() reads the hand at the first close command of at least this value. robosuite's Panda gripper
+# follows only the command's sign, but the demos close with +1, and a decoded chunk's uncertain gripper values
+# lie between: the spatial 20-demo policy's first chunk commands +0.1..+0.3 at step 11 (before 2026-12-07 that
+# weak close, 28 cm above the bowl, was what every episode's grasp_offset recorded; docs/results.md)
+FIRM_CLOSE = 0.5
 FAILURE_MODES = {  # failure_mode() -> what it means (the embedded benchmark's names where they apply)
     "never_lifted": "the object to place never rose 3 cm",
     "held_over_goal": "still held at the time limit, over the goal",
