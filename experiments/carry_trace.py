@@ -46,28 +46,67 @@ def verdict(trace: list[tuple[float, bool, float]], lifted: float) -> tuple[str,
     return ("opened" if min(before) < 0 else "slipped"), lost
 
 
-def trace_episode(job: dict) -> tuple[dict, list]:
-    """Run one evaluation job as evaluate.py does, recording every step after settling."""
-    import numpy as np
+def replay(job: dict, record) -> dict:
+    """Run one evaluation job as evaluate.py does, calling record(env, action, name of the object to place)
+    after every step -> the episode's result."""
     import evaluate
-    from envs.libero.env import SETTLED
     env = evaluate.episode_env(job)
-    rows, step = [], env.step
+    step = env.step
 
     def traced(action, render=True):
         out = step(action, render=render)
         if env._placement is None:
             raise SystemExit(f"{job['suite']} task {job['task']}: its goal places no object; nothing to trace")
-        name = env._placement[0]
-        if env._t > SETTLED:
-            rows.append((float(np.asarray(action, float)[-1]), env.held(name), float(env._max_rise[name])))
+        record(env, action, env._placement[0])
         return out
     env.step = traced
     try:
-        result = evaluate.run_episode(job)
+        return evaluate.run_episode(job)
     finally:
         env.step = step
-    return result, rows
+
+
+def trace_episode(job: dict) -> tuple[dict, list]:
+    """Replay one evaluation job, recording every step after settling: (gripper command, held, rise)."""
+    import numpy as np
+    from envs.libero.env import SETTLED
+    rows = []
+
+    def record(env, action, name):
+        if env._t > SETTLED:
+            rows.append((float(np.asarray(action, float)[-1]), env.held(name), float(env._max_rise[name])))
+    return replay(job, record), rows
+
+
+def read_evaluation(p: argparse.ArgumentParser, eval_dir: Path) -> tuple[Path, dict, list[dict]]:
+    """An evaluate.py output directory on real LIBERO -> (its journal, eval_info, the journal's episodes);
+    a missing file or another env ends the command with a one-line error."""
+    journal, info_path = eval_dir / "episodes.jsonl", eval_dir / "eval_info.json"
+    for f in (journal, info_path):
+        if not f.exists():
+            p.error(f"{f}: not found (give an evaluate.py --out directory)")
+    info = json.loads(info_path.read_text())
+    if info.get("env") != "libero":
+        p.error(f"{info_path}: env is {info.get('env')!r}; the trace reads real LIBERO's state (env 'libero')")
+    return journal, info, [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+
+
+def episode_job(e: dict, s: dict, imagine: bool | None = None) -> dict:
+    """The evaluate.run_episode job that replays journal line `e` under the evaluation's settings `s`."""
+    return {"env": "libero", "suite": e["suite"], "task": e["task"], "trial": e["trial"],
+            "camera_size": s["camera_size"], "video": None,
+            "imagine": s.get("imagine", False) if imagine is None else imagine,
+            "max_steps": s.get("max_steps"), "perturb": s.get("perturb", 0.0),
+            "init_states": s.get("init_states", "test")}
+
+
+def write_outputs(out_dir: Path | None, name: str, out: list, lines: list[str]) -> None:
+    """Print the report; with out_dir, keep it as out_dir/<name>.md beside the episodes as <name>.json."""
+    print("\n".join(lines))
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{name}.json").write_text(json.dumps(out, indent=1))
+        (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def report(out: list[dict], title: str) -> list[str]:
@@ -95,14 +134,7 @@ def main(argv=None):
                         "each of its 2 workers on 2 cores)")
     p.add_argument("--out", type=Path, default=None, help="directory for carry_trace.json and carry_trace.md")
     args = p.parse_args(argv)
-    journal, info_path = args.eval_dir / "episodes.jsonl", args.eval_dir / "eval_info.json"
-    for f in (journal, info_path):
-        if not f.exists():
-            p.error(f"{f}: not found (give an evaluate.py --out directory)")
-    info = json.loads(info_path.read_text())
-    if info.get("env") != "libero":
-        p.error(f"{info_path}: env is {info.get('env')!r}; the trace reads real LIBERO's contacts (env 'libero')")
-    episodes = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    journal, info, episodes = read_evaluation(p, args.eval_dir)
     wanted = [e for e in episodes if e.get("failure_mode") in set(args.modes.split(","))][:args.limit]
     if not wanted:
         p.error(f"{journal}: no episode with failure mode in {args.modes!r}")
@@ -115,11 +147,7 @@ def main(argv=None):
     out = []
     with progress_bar(total=len(wanted), desc="episodes", unit="ep") as bar:
         for e in wanted:
-            job = {"env": "libero", "suite": e["suite"], "task": e["task"], "trial": e["trial"],
-                   "camera_size": s["camera_size"], "video": None, "imagine": s.get("imagine", False),
-                   "max_steps": s.get("max_steps"), "perturb": s.get("perturb", 0.0),
-                   "init_states": s.get("init_states", "test")}
-            r, rows = trace_episode(job)
+            r, rows = trace_episode(episode_job(e, s))
             v, lost = verdict(rows, LIFTED)
             same = all(r[k] == e[k] for k in ("success", "steps", "failure_mode"))
             out.append({"task": e["task"], "trial": e["trial"], "failure_mode": r["failure_mode"],
@@ -130,11 +158,7 @@ def main(argv=None):
             bar.update(1)
     evaluate.close_envs()
     lines = report(out, f"Carry trace of {len(out)} episodes ({args.modes}) of {args.eval_dir}")
-    print("\n".join(lines))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "carry_trace.json").write_text(json.dumps(out, indent=1))
-        (args.out / "carry_trace.md").write_text("\n".join(lines) + "\n")
+    write_outputs(args.out, "carry_trace", out, lines)
 
 
 if __name__ == "__main__":

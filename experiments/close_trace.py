@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from experiments.carry_trace import episode_job, read_evaluation, replay, write_outputs  # noqa: E402  (the same replay as carry_trace)
 
 
 def closes(trace: np.ndarray, firm: float, settle: int) -> dict:
@@ -45,25 +46,15 @@ def closes(trace: np.ndarray, firm: float, settle: int) -> dict:
 
 
 def trace_episode(job: dict) -> tuple[dict, np.ndarray, list]:
-    """Run one evaluation job as evaluate.py does -> (its result, the (T, 8) trace, per step the hand minus
-    every other object {name: (3,)})."""
-    import evaluate
-    env = evaluate.episode_env(job)
-    rows, others, step = [], [], env.step
+    """Replay one evaluation job -> (its result, the (T, 8) trace, per step the hand minus every other object
+    {name: (3,)})."""
+    rows, others = [], []
 
-    def traced(action, render=True):
-        out = step(action, render=render)
-        if env._placement is None:
-            raise SystemExit(f"{job['suite']} task {job['task']}: its goal places no object; nothing to trace")
-        name, hand = env._placement[0], env.eef_pos()
+    def record(env, action, name):
+        hand = env.eef_pos()
         rows.append((env._t, float(np.asarray(action, float)[-1]), *hand, *env.body_pos(name)))
         others.append({o: hand - env.body_pos(o) for o in env.env.env.obj_body_id if o != name})
-        return out
-    env.step = traced
-    try:
-        result = evaluate.run_episode(job)
-    finally:
-        env.step = step
+    result = replay(job, record)
     return result, np.array(rows), others
 
 
@@ -91,16 +82,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", type=Path, default=None, help="directory for close_trace.json and close_trace.md")
     args = p.parse_args(argv)
-    journal, info_path = args.eval_dir / "episodes.jsonl", args.eval_dir / "eval_info.json"
-    for f in (journal, info_path):
-        if not f.exists():
-            p.error(f"{f}: not found (give an evaluate.py --out directory)")
-    info = json.loads(info_path.read_text())
-    if info.get("env") != "libero":
-        p.error(f"{info_path}: env is {info.get('env')!r}; the trace reads real LIBERO's state (env 'libero')")
+    journal, info, episodes = read_evaluation(p, args.eval_dir)
     modes = set(args.modes.split(","))
     tasks = None if args.tasks is None else [int(t) for t in args.tasks.split(",")]
-    episodes = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
     label = lambda e: "success" if e["success"] else e.get("failure_mode")
     wanted = []
     for t in tasks if tasks is not None else sorted({e["task"] for e in episodes}):
@@ -115,11 +99,7 @@ def main(argv=None):
     out = []
     with progress_bar(total=len(wanted), desc="episodes", unit="ep") as bar:
         for e in wanted:
-            job = {"env": "libero", "suite": e["suite"], "task": e["task"], "trial": e["trial"],
-                   "camera_size": s["camera_size"], "video": None, "imagine": False,
-                   "max_steps": s.get("max_steps"), "perturb": s.get("perturb", 0.0),
-                   "init_states": s.get("init_states", "test")}
-            r, trace, others = trace_episode(job)
+            r, trace, others = trace_episode(episode_job(e, s, imagine=False))
             c = closes(trace, FIRM_CLOSE, SETTLED)
             if c["firm_close"] is not None:
                 i = int(np.argmax(trace[:, 1] >= FIRM_CLOSE))
@@ -152,11 +132,7 @@ def main(argv=None):
         for name, steps in demo_close_steps(args.demos).items():
             if steps:
                 lines.append(f"| {name} | {len(steps)} | {np.median(steps):.0f} ({min(steps)}–{max(steps)}) |")
-    print("\n".join(lines))
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "close_trace.json").write_text(json.dumps(out, indent=1))
-        (args.out / "close_trace.md").write_text("\n".join(lines) + "\n")
+    write_outputs(args.out, "close_trace", out, lines)
 
 
 if __name__ == "__main__":
