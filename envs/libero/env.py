@@ -321,8 +321,9 @@ class LiberoEnv:
     def grasp_offset(self) -> list[float] | None:
         """Where the hand was when the episode first commanded the gripper firmly closed (>= FIRM_CLOSE):
         the grip site minus the body position of the first object the goal places, (dx, dy, dz) in m (world
-        frame); None when the gripper was never firmly closed or the goal places nothing. For a "never lifted" failure it tells a grasp
-        that missed by a centimetre from one that closed far from the object. A diagnostic, not LIBERO's."""
+        frame); None when the gripper was never firmly closed or the goal places nothing. For a "never
+        lifted" failure it tells a grasp that missed by a centimetre from one that closed far from the
+        object. A diagnostic, not LIBERO's."""
         g = getattr(self, "_grasp", None)
         return None if g is None else [round(float(v), 4) for v in g]
 
