@@ -9,6 +9,7 @@ tests run and the rest are skipped with that reason. With it the file takes 35-5
 Run from the repository root, where our `tokenizers.py` shadows Hugging Face `tokenizers`: the tests
 import ours first, to show the LIBERO path works in such a process.
 """
+import json
 import os
 import subprocess
 import sys
@@ -301,6 +302,18 @@ def test_a_task_whose_first_attempts_all_fail_is_given_up_once(tmp_path, monkeyp
     row = cli.generate_task("libero_object", 1, 5, tmp_path, camera_size=32, log=lambda *_: None,
                             give_up_after=3)
     assert row["given_up"] and row["attempts"] == 3
+
+
+@needs_libero
+def test_generate_caps_a_task_at_max_attempts(tmp_path, monkeypatch):
+    """`generate --max-attempts N` reaches every task: one the expert never solves stops after N attempts
+    (with `--give-up-after` above N), and the report's config records the cap."""
+    from envs.libero import cli
+    monkeypatch.setattr(cli, "rollout_expert", lambda env, start, seed: (None, False))
+    cli.main(["generate", "--suite", "object", "--tasks", "1", "--demos-per-task", "5", "--camera-size", "32",
+              "--out", str(tmp_path), "--give-up-after", "10", "--max-attempts", "2"])
+    report = json.loads((tmp_path / "libero_sim_report.json").read_text())
+    assert report["config"]["max_attempts"] == 2 and report["tasks"][0]["attempts"] == 2
 
 
 @needs_libero

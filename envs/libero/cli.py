@@ -181,19 +181,21 @@ def _select(suite_arg, tasks_arg) -> list[tuple[str, int]]:
 
 
 def generate(suite="libero_object", demos_per_task=2, out="data/libero_gen", seed=0, camera_size=128,
-             tasks=None, workers=1, log=_log, give_up_after: int = 10, init_noise: float = INIT_NOISE) -> list[dict]:
+             tasks=None, workers=1, log=_log, give_up_after: int = 10, init_noise: float = INIT_NOISE,
+             max_attempts: int | None = None) -> list[dict]:
     """Write demos for every selected task and `out/libero_sim_report.json` -> the per-task statistics.
     `workers` > 1: one process per task at a time (each builds its own simulator; rendering is CPU-bound,
-    so more workers than cores only slows each down)."""
+    so more workers than cores only slows each down). `max_attempts`: per task (None: demos + max(5, demos // 2))."""
     pairs = _select(suite, tasks)
     with executor(workers) as ex:
         # the progress lines go to `log` in-process; worker processes print their own
-        futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size, None,
+        futures = [ex.submit(generate_task, s, t, demos_per_task, str(out), seed, camera_size, max_attempts,
                              log if workers <= 1 else _log, give_up_after, init_noise) for s, t in pairs]
         rows = [f.result() for f in futures]
     write_report(Path(out) / "libero_sim_report.json", {"suite": suite, "demos_per_task": demos_per_task,
                                                          "seed": seed, "camera_size": camera_size, "tasks": tasks,
                                                          "give_up_after": give_up_after,
+                                                         "max_attempts": max_attempts,
                                                          "init_noise": init_noise}, rows)
     return rows
 
@@ -302,6 +304,9 @@ def main(argv=None):
     g.add_argument("--workers", type=at_least(1), default=1, help="tasks generated in parallel, one process each")
     g.add_argument("--give-up-after", type=at_least(1), default=10,
                    help="leave a task out when its first N attempts all fail (each failure costs a full episode)")
+    g.add_argument("--max-attempts", type=at_least(1), default=None,
+                   help="stop a task after N attempts even with fewer demos (default: demos + max(5, demos // 2)); "
+                        "caps the cost of a task the expert rarely solves")
     g.add_argument("--init-noise", type=float, default=INIT_NOISE,
                    help="std (rad) of the noise on the arm's 7 joints at each placement, as in LIBERO's official "
                         "init states; 0: one fixed arm pose (the generations before 2026-12-04)")
@@ -349,7 +354,8 @@ def main(argv=None):
     elif args.cmd == "generate":
         t0 = time.perf_counter()
         rows = generate(args.suite, args.demos_per_task, args.out, args.seed, args.camera_size, args.tasks,
-                        args.workers, give_up_after=args.give_up_after, init_noise=args.init_noise)
+                        args.workers, give_up_after=args.give_up_after, init_noise=args.init_noise,
+                        max_attempts=args.max_attempts)
         return generation_summary(rows, args.out, args.demos_per_task, time.perf_counter() - t0)
     elif args.cmd == "success":
         t0 = time.perf_counter()
