@@ -141,7 +141,7 @@ class Policy:
     [T, ṽ^1, Q] (the prefix every training window starts with). History needs replan == l_a."""
 
     def __init__(self, model, vocab, text, fast, stats, vqgan, config, replan=None, history=None, device="cpu",
-                 constrained=False):
+                 constrained=False, gripper_hold=False):
         self.model, self.vocab, self.text, self.fast, self.stats, self.vqgan = model, vocab, text, fast, stats, vqgan
         self.config, self.device = config, torch.device(device)
         self.N, self.l_a = config["N"], fast.l_a
@@ -159,6 +159,7 @@ class Policy:
         self.n_coeff = self.l_a * fast.D
         self.max_tokens = self.n_coeff + 1  # every action id holds >= 1 coefficient, then EOA
         self.constrained = constrained
+        self.gripper_hold = gripper_hold
         # FAST's grammar (constrained decoding): a chunk is exactly l_a * D coefficients, and where the
         # tokenizer was fitted with ranges, the coefficient at flat position k lies in [lo_k, hi_k]
         vals = torch.from_numpy(fast.piece_values()).float()                         # (n_action, P) NaN-padded
@@ -218,6 +219,7 @@ class Policy:
 
     def reset(self):
         self.queue: deque = deque()
+        self.grip = -1.0   # the last firm gripper command (--gripper-hold); every episode starts open
         self.past: deque = deque(maxlen=max(1, self.history))   # (keyframe codes, chunk ids)
 
     def encode_keyframe(self, obs) -> torch.Tensor:
@@ -280,10 +282,31 @@ class Policy:
         """Pop the next action of the queued chunk; re-plan every `replan` steps."""
         if not self.queue:
             self.queue.extend(self.predict_action_chunk(obs, instruction)[: self.replan])
-        return self.queue.popleft()
+        action = self.queue.popleft()                                                # (D,)
+        if self.gripper_hold:
+            action, self.grip = hold_gripper(action, self.grip)
+        return action
 
     def infer(self, obs, instruction: str | None = None) -> dict:
         return {"actions": self.predict_action_chunk(obs, instruction)}
+
+
+FIRM_GRIP = 0.5  # |gripper| from which a decoded command counts as firm (the demos command only ±1)
+
+
+# Deviation [gripper-hold]: `evaluate.py --gripper-hold` (off by default) executes a weak decoded gripper command
+# (|g| < FIRM_GRIP) as the last firm one; the paper executes the decoded chunk as it is. robosuite's gripper
+# follows the command's sign, so a near-zero value decoded mid-carry (-0.2 ... -0.03 on libero_object) opens
+# the hand and one right after settling (+0.05 ... +0.3 on libero_spatial) closes it far from any object.
+def hold_gripper(action: np.ndarray, last: float) -> tuple[np.ndarray, float]:
+    """-> (the action to execute, the last firm gripper command): a firm command passes and is kept,
+    a weak one is replaced by `last`."""
+    g = float(action[-1])
+    if abs(g) >= FIRM_GRIP:
+        return action, g
+    held = action.copy()
+    held[-1] = last
+    return held, last
 
 
 POLICY_ASSETS = {"tokenizers": ("config.json", "fast.json", "fast.model", "stats.json", "text.model"),

@@ -67,7 +67,7 @@ class ZeroPolicy:
         return NOOP
 
 
-def _init_worker(policy_dir, replan, threads, history=None, decoding="free"):
+def _init_worker(policy_dir, replan, threads, history=None, decoding="free", gripper_hold=False):
     global _POLICY
     if str(policy_dir) == "zero":
         _POLICY = ZeroPolicy()
@@ -76,7 +76,7 @@ def _init_worker(policy_dir, replan, threads, history=None, decoding="free"):
     torch.set_num_threads(threads)
     from cofinetune import Policy
     _POLICY = Policy.load(policy_dir, device="cpu", replan=replan, history=history,
-                          constrained=decoding == "constrained")
+                          constrained=decoding == "constrained", gripper_hold=gripper_hold)
 
 
 def _pool_worker_init(parent: int, *args):
@@ -156,7 +156,7 @@ def run_episode(job: dict) -> dict:
         elif job["imagine"] and not policy.queue:  # re-plan with imagination: keep the imagined keyframe
             chunk, imagined = policy.predict_action_chunk(obs, instruction, imagine=True)
             policy.queue.extend(chunk[: policy.replan])
-            action = policy.queue.popleft()
+            action = policy.select_action(obs, instruction)  # pops the chunk's first action
         else:
             action, imagined = policy.select_action(obs, instruction), None
         if job["video"]:
@@ -223,7 +223,8 @@ def task_plan(env: str, suite: str, tasks=None) -> list:
 
 def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", workers=2, camera_size=128,
              videos=2, imagine=False, replan=None, tasks=None, max_steps=None, resume=False, history=None,
-             perturb=0.0, decoding="free", init_states="test", threads=None, video_trial=0) -> dict:
+             perturb=0.0, decoding="free", init_states="test", threads=None, video_trial=0,
+             gripper_hold=False) -> dict:
     """Run every (suite, task, trial) episode and write eval_info.json + results.md in `out`.
 
     Each finished episode is appended to out/episodes.jsonl as it completes; with `resume`, episodes
@@ -236,7 +237,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
                 "max_steps": max_steps, "replan": replan, "history": history,
                 "imagine": imagine, **({"perturb": perturb} if perturb else {}),  # older journals still resume
                 **({"decoding": decoding} if decoding != "free" else {}),
-                **({"init_states": init_states} if init_states != "test" else {})}
+                **({"init_states": init_states} if init_states != "test" else {}),
+                **({"gripper_hold": True} if gripper_hold else {})}
     # the zero-action baseline reads no image: without GIFs its episodes run physics only (same states,
     # steps and success test; rendering never changes the physics), ~8x cheaper on a CPU
     render = 0 if str(policy_dir) == "zero" and not videos else camera_size
@@ -269,7 +271,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             bar.update(1)
         if workers <= 1 or len(todo) <= 1:
             if todo:
-                _init_worker(policy_dir, replan, threads, history, decoding)
+                _init_worker(policy_dir, replan, threads, history, decoding, gripper_hold)
             for j in todo:
                 record(run_episode(j))
             close_envs()
@@ -277,7 +279,8 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             import multiprocessing as mp
             from concurrent.futures import as_completed
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker_init,
-                                     initargs=(os.getpid(), policy_dir, replan, threads, history, decoding)) as ex:
+                                     initargs=(os.getpid(), policy_dir, replan, threads, history, decoding,
+                                               gripper_hold)) as ex:
                 for f in as_completed([ex.submit(run_episode, j) for j in todo]):
                     record(f.result())
     order = {key: n for n, key in enumerate(wanted)}
@@ -470,6 +473,9 @@ def main(argv=None):
                    help="action decoding: free (any action ids until end-of-action; default, as every recorded "
                         "result) or constrained to FAST's grammar (exactly l_a*D DCT coefficients per chunk; "
                         "measured: no gain, docs/results.md)")
+    p.add_argument("--gripper-hold", action="store_true",
+                   help="execute a weak decoded gripper command (|g| < 0.5) as the last firm one (each episode starts "
+                        "open): a near-zero value opens or closes robosuite's gripper by its sign (a deviation, README)")
     p.add_argument("--init-states", choices=("test", "val"), default="test",
                    help="start states: test = the official init states (trial i from state i; LIBERO's protocol, "
                         "report these once per chosen recipe); val = validation start states from a seeded stream "
@@ -505,7 +511,8 @@ def main(argv=None):
             (Path(args.out) / name).unlink(missing_ok=True)
     info = evaluate(args.policy, args.env, args.suite, args.trials, args.out, args.workers, args.camera_size,
                     args.videos, args.imagine, args.replan, args.tasks, args.max_steps, args.resume,
-                    args.history, args.perturb, args.decoding, args.init_states, threads, args.video_trial)
+                    args.history, args.perturb, args.decoding, args.init_states, threads, args.video_trial,
+                    args.gripper_hold)
     print(markdown_table(info))
     print(f"{info['overall']['success']}/{info['overall']['n']} episodes succeeded in {info['seconds']:.0f} s; "
           f"wrote {args.out}/eval_info.json, results.md")

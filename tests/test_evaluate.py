@@ -227,16 +227,30 @@ def test_evaluate_end_to_end_with_a_trained_policy(artifacts, tmp_path):
                        videos=0, tasks=[0], max_steps=12)
     assert again["per_task"] == info["per_task"]                          # deterministic
     E.evaluate(out, "mini", "mini_object", trials=1, out=tmp_path / "eval3", workers=1, camera_size=32,
-               videos=0, tasks=[0], max_steps=12, history=0)                # --history 0: current keyframe only
-    assert E._POLICY.history == 0 and E._POLICY.replan == 10
+               videos=0, tasks=[0], max_steps=12, history=0, gripper_hold=True)  # --history 0: current keyframe only
+    assert E._POLICY.history == 0 and E._POLICY.replan == 10 and E._POLICY.gripper_hold
     r = json.loads((tmp_path / "eval3" / "episodes.jsonl").read_text().splitlines()[0])
-    assert r["settings"]["history"] == 0
+    assert r["settings"]["history"] == 0 and r["settings"]["gripper_hold"] is True
     # a two-member ensemble (the same run twice decodes as the run), with constrained decoding
     pair = E.evaluate(f"{out},{out}", "mini", "mini_object", trials=2, out=tmp_path / "eval4", workers=1,
                       camera_size=32, videos=0, tasks=[0], max_steps=12, decoding="constrained")
     assert len(E._POLICY.model) == 2 and E._POLICY.constrained and pair["decoding"] == "constrained"
     r = json.loads((tmp_path / "eval4" / "episodes.jsonl").read_text().splitlines()[0])
     assert r["settings"]["decoding"] == "constrained" and r["settings"]["policy"].count("@step") == 2
+
+
+def test_gripper_hold_replaces_weak_commands_by_the_last_firm_one():
+    """--gripper-hold: an episode starts open (-1); a weak command (|g| < 0.5) executes as the last firm one,
+    a firm one passes unchanged and becomes the held value; the other dimensions are never touched."""
+    from cofinetune import hold_gripper
+    last, executed = -1.0, []
+    for g in (0.2, 0.9, -0.16, 0.03, -0.6, 0.49):
+        a = np.array([0.1, -0.2, 0.3, 0, 0, 0.05, g])
+        out, last = hold_gripper(a, last)
+        np.testing.assert_array_equal(out[:-1], a[:-1])
+        assert a[-1] == g   # the decoded chunk itself is left as decoded
+        executed.append(float(out[-1]))
+    assert executed == [-1.0, 0.9, 0.9, 0.9, -0.6, -0.6]
 
 
 @pytest.mark.parametrize("flags", [["--history", "-1"], ["--history", "1", "--replan", "5"]])
