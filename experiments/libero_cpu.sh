@@ -62,9 +62,10 @@
 #   PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 GIFS=0 ZERO_BASELINE=0 SEEDS=1
 #   GEN_FLAGS="--give-up-after 3", with VAL_TRIALS=5 (whole chunks: 1/50), then also EVAL_FLAGS="--replan 5"
 #   (1/50; a tie keeps whole chunks, the rule fixed before), then VAL_TRIALS=0 TEST=1: 5/100 (about 3 h in all).
-# libero_10 at 20 demos per task (started 2026-12-07; the same one-session knobs): NAME=libero_cpu_10_gen20
-#   DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0
-#   ZERO_BASELINE=0 SEEDS=1 GEN_FLAGS="--give-up-after 3" (data and training; evaluation chosen on validation next).
+# libero_10 at 20 demos per task (2026-12-07; the same one-session knobs, whole chunks as at 4 demos, no variant
+#   compared): NAME=libero_cpu_10_gen20 DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500
+#   COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0 ZERO_BASELINE=0 SEEDS=1 TEST=1 GEN_FLAGS="--give-up-after 3
+#   --max-attempts 16" (the cap, added after tasks 0-6 were done, stopped task 7 at 16 demos; task 8 given up).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
