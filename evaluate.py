@@ -32,6 +32,12 @@ import numpy as np
 
 NOOP = np.array([0, 0, 0, 0, 0, 0, -1.0])
 SETTLE_STEPS = 10
+# --init-states: each start-state stream's protocol line (eval_info.json) and its name in results.md
+START_PROTOCOL = {"test": "trial i from init state i",
+                  "val": "trial i from validation start state i (not the test init states)",
+                  "train": "trial i from demo attempt i's start state (a diagnostic on training states, "
+                           "not the test init states)"}
+START_NAME = {"val": "validation", "train": "the demonstrations' own start states"}
 # real LIBERO's diagnostics recorded per episode (LiberoEnv method -> its summary key in eval_info per task)
 OFFSETS = {"grasp_offset": "grasp", "goal_offset": "goal"}
 
@@ -135,9 +141,11 @@ def run_episode(job: dict) -> dict:
     suite = get_suite(job["suite"])
     env = episode_env(job)
     # test: trial i from the task's i-th official init state; val: validation start state i (a seed stream
-    # apart from the test states and the demonstrations'), for choosing among variants
-    val = job.get("init_states", "test") == "val"
-    obs = env.set_val_state(job["trial"]) if val else env.set_init_state(job["trial"])
+    # apart from the test states and the demonstrations'), for choosing among variants; train: demo attempt
+    # i's start state (a diagnostic: success where the policy was trained)
+    start = {"test": env.set_init_state, "val": env.set_val_state,
+             "train": env.set_train_state}[job.get("init_states", "test")]
+    obs = start(job["trial"])
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
@@ -294,8 +302,7 @@ def evaluate(policy_dir, env="mini", suite="all", trials=10, out="runs/eval", wo
             seconds, resumed = prior.get("seconds", seconds), prior.get("resumed_episodes", resumed)
     info.update(policy=str(policy_dir), env=env, trials_per_task=trials, seconds=seconds,
                 resumed_episodes=resumed, decoding=decoding, init_states=init_states,
-                protocol=("trial i from init state i" if init_states == "test" else
-                          "trial i from validation start state i (not the test init states)")
+                protocol=START_PROTOCOL[init_states]
                          + f"; {SETTLE_STEPS} no-op settling steps; success = done"
                          + (f"; executed actions perturbed (--perturb {perturb})" if perturb else ""))
     (out / "eval_info.json").write_text(json.dumps(info, indent=1))
@@ -388,8 +395,9 @@ def markdown_table(info: dict) -> str:
     o = info["overall"]
     lines.append(f"| **all** | {o['success']} | {o['n']} | {o['pc_success']:.1f}% (suite average "
                  f"{o['avg_suite_success']:.1f}%) |")
-    if info.get("init_states") == "val":
-        lines += ["", "Start states: validation (`--init-states val`), not the test init states."]
+    if info.get("init_states") in ("val", "train"):
+        lines += ["", f"Start states: {START_NAME[info['init_states']]} (`--init-states {info['init_states']}`), "
+                  "not the test init states."]
     modes = sorted({m for t in info["per_task"] for m in t.get("failure_modes", {})})
     if modes:  # failure anatomy (embedded benchmark): episodes per failure mode, envs.mini.FAILURE_MODES
         lines += ["", "| suite | task | failures | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
@@ -476,10 +484,12 @@ def main(argv=None):
     p.add_argument("--gripper-hold", action="store_true",
                    help="execute a weak decoded gripper command (|g| < 0.5) as the last firm one (each episode starts "
                         "open): a near-zero value opens or closes robosuite's gripper by its sign (a deviation, README)")
-    p.add_argument("--init-states", choices=("test", "val"), default="test",
+    p.add_argument("--init-states", choices=tuple(START_PROTOCOL), default="test",
                    help="start states: test = the official init states (trial i from state i; LIBERO's protocol, "
                         "report these once per chosen recipe); val = validation start states from a seeded stream "
-                        "apart from the test states and the demonstrations' (choose flags, seeds, steps on these)")
+                        "apart from the test states and the demonstrations' (choose flags, seeds, steps on these); "
+                        "train = demo attempt i's start state (generation's seed 0; where every attempt succeeded, "
+                        "demo i's first state): a diagnostic of success on the training states, not a result")
     p.add_argument("--resume", action="store_true",
                    help="keep the episodes OUT/episodes.jsonl already holds for the same policy and settings and "
                         "run only the missing ones (an interrupted evaluation continues)")

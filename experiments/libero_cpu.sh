@@ -19,7 +19,8 @@
 #                                                             # steps; no history)
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5; 0 = none), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
-#   WORKERS (2), TEST, SUBSET, VARIANTS, NAME (libero_cpu_<suite>: results/$NAME, runs/$NAME), GIFS (1),
+#   WORKERS (2), TEST, SUBSET, VARIANTS, TRAIN_TRIALS (0; N: also the demos' own start states 0..N-1, a
+#   diagnostic of success where the policy was trained, evaluate.py --init-states train), NAME (libero_cpu_<suite>: results/$NAME, runs/$NAME), GIFS (1),
 #   ZERO_BASELINE (1; 0 where the same states' baseline is committed already), EVAL_FLAGS (the evaluation
 #   flags of validation and test, chosen on validation; VARIANTS compares against the run without them), GEN_FLAGS (more `envs.libero generate`
 #   flags, e.g. "--give-up-after 3" where a task the expert fails would cost 10 long episodes).
@@ -135,6 +136,10 @@ for seed in $SEEDS; do
   if [ "$VAL_TRIALS" -gt 0 ]; then   # 0: no validation run (flags chosen on another suite's validation)
     stamp "validation seed $seed"
     evaluate "$out" val "$VAL_TRIALS" "$TAG" "${EV[@]}"
+  fi
+  if [ "${TRAIN_TRIALS:-0}" -gt 0 ]; then   # a diagnostic: the demos' own start states (attempts 0..N-1; held-out
+    stamp "training states seed $seed"      # demos are every 10th, so N <= 9 are all trained on where attempts succeeded)
+    evaluate "$out" train "$TRAIN_TRIALS" "$TAG" "${EV[@]}"
   fi
   if [ "${VARIANTS:-0}" = 1 ]; then   # evaluation-time variants of the same weights, compared on validation
     stamp "validation variants seed $seed"

@@ -119,6 +119,19 @@ def test_libero_cpu_ensemble_is_tested_instead_of_its_seeds(tmp_path):
     assert parse_only([c for c in cmds if c[:2] == ["python", "evaluate.py"]]) == []
 
 
+def test_libero_cpu_training_states_diagnostic(tmp_path):
+    """experiments/libero_cpu.sh TRAIN_TRIALS=N: after validation, the same policy and flags on the demos' own
+    start states (evaluate.py --init-states train) into eval_train[_TAG]; nothing on the test states."""
+    cmds = dry_run("libero_cpu.sh", tmp_path, TRAIN_TRIALS="5", EVAL_FLAGS="--replan 5", GIFS="0")
+    runs = str(tmp_path / "runs")
+    arg = lambda c, flag: c[c.index(flag) + 1]
+    ev = [(arg(c, "--init-states"), arg(c, "--trials"), arg(c, "--out")) for c in cmds
+          if c[:2] == ["python", "evaluate.py"]]
+    assert ev == [("val", "5", f"{runs}/cft_s1/eval_val_replan5"),
+                  ("train", "5", f"{runs}/cft_s1/eval_train_replan5")], ev
+    assert parse_only([c for c in cmds if c[:2] == ["python", "evaluate.py"]]) == []
+
+
 def test_libero_cpu_ensemble_of_one_seed_is_refused(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "RUNS": str(tmp_path / "runs"), "DATA": str(tmp_path / "data"),
            "HOME": str(tmp_path), "ENSEMBLE": "1", "SEEDS": "1"}

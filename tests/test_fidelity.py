@@ -228,6 +228,23 @@ def test_val_evaluation_uses_val_states(monkeypatch, tmp_path):
     assert "validation" in info["protocol"] and "validation" in (tmp_path / "results.md").read_text()
 
 
+def test_train_evaluation_starts_where_the_demos_started(tmp_path):
+    """--init-states train: trial i starts from demo attempt i's first recorded state (the expert's rollout from
+    the "train" stream), a diagnostic of closed-loop success on the training states."""
+    import evaluate as E
+    from envs.mini.expert import rollout_expert
+    env = sim.MiniEnv("mini_goal", 1, camera_size=0)
+    demo, _ = rollout_expert("mini_goal", 1, 2, env=env, max_steps=3, keep_failed=True, split="train")
+    env.set_train_state(2)
+    np.testing.assert_array_equal(env.get_state(), demo["states"][0])
+    env.set_val_state(2)
+    assert np.abs(env.get_state() - demo["states"][0]).max() > 1e-6
+    info = E.evaluate("zero", "mini", "mini_goal", trials=1, out=tmp_path, workers=1, camera_size=0, videos=0,
+                      tasks=[1], max_steps=2, init_states="train")
+    assert info["init_states"] == "train" and "demo attempt" in info["protocol"]
+    assert "demonstrations' own start states" in (tmp_path / "results.md").read_text()
+
+
 def _code_files() -> list[Path]:
     """The method files, the environments and the experiment scripts."""
     return sorted([*REPO.glob("*.py"), *REPO.glob("envs/**/*.py"), *REPO.glob("experiments/*.py")])

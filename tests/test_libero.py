@@ -147,6 +147,19 @@ def test_validation_states_are_reproducible_and_apart_from_test_and_demo_states(
     assert libero_sim.val_seed(env.suite.name, 0, 0) != libero_sim.train_seed(env.suite.name, 0, 0)
 
 
+@needs_libero
+def test_training_states_are_the_demo_attempts_placements(object_env):
+    """--init-states train on real LIBERO: start state i is the placement generation records attempt i from
+    (env.place(train_seed(suite, task, i))), reproducibly, and not a validation state."""
+    env = object_env
+    env.set_train_state(1)
+    train = env.get_state()
+    env.place(libero_sim.train_seed(env.suite.name, 0, 1))
+    assert np.allclose(env.get_state(), train)
+    env.set_val_state(1)
+    assert np.abs(env.get_state() - train).max() > 1e-4
+
+
 def _arm_offsets(env) -> np.ndarray:
     """(7,) the arm's joint angles minus robosuite's init_qpos."""
     robot = env.env.env.robots[0]

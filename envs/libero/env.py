@@ -210,6 +210,13 @@ class LiberoEnv:
         had none)."""
         return self.place(val_seed(self.suite.name, self.task_id, i))
 
+    def set_train_state(self, i: int) -> dict:
+        """Demo attempt i's start state (evaluate.py --init-states train): place(train_seed(suite, task, i)), the
+        placement `python -m envs.libero generate` (seed 0) recorded attempt i from. Where every attempt of a
+        task succeeded, state i is demo i's first state: a diagnostic of closed-loop success on the states the
+        policy was trained from, never a result to report beside the test states."""
+        return self.place(train_seed(self.suite.name, self.task_id, i))
+
     def step(self, action, render: bool = True):
         """LIBERO's step. `render=False`: the cameras are skipped for this step and the observation holds no
         images (for a caller that will not read them: a policy between re-plans). robosuite samples each camera

@@ -106,6 +106,11 @@ class MiniEnv:
         """Validation start state i (evaluate.py --init-states val): Suite.get_init_state(..., "val")."""
         return self.set_init_state(self.suite.get_init_state(self.task_id, i, "val"))
 
+    def set_train_state(self, i: int) -> dict:
+        """Demo attempt i's start state (evaluate.py --init-states train): Suite.get_init_state(..., "train"),
+        where `python -m envs.mini generate` starts attempt i; a diagnostic, not a result."""
+        return self.set_init_state(self.suite.get_init_state(self.task_id, i, "train"))
+
     def set_init_state(self, state) -> dict:
         """`state`: an index into the 50 init states, or a flattened [qpos, qvel] vector like LIBERO's."""
         if np.isscalar(state) and float(state) == int(state):
