@@ -143,9 +143,8 @@ def run_episode(job: dict) -> dict:
     # test: trial i from the task's i-th official init state; val: validation start state i (a seed stream
     # apart from the test states and the demonstrations'), for choosing among variants; train: demo attempt
     # i's start state (a diagnostic: success where the policy was trained)
-    start = {"test": env.set_init_state, "val": env.set_val_state,
-             "train": env.set_train_state}[job.get("init_states", "test")]
-    obs = start(job["trial"])
+    start = {"test": "set_init_state", "val": "set_val_state", "train": "set_train_state"}[job.get("init_states", "test")]
+    obs = getattr(env, start)(job["trial"])
     policy = _POLICY
     policy.reset()
     instruction = suite.tasks[job["task"]].language
