@@ -68,9 +68,10 @@
 #   COFINETUNE_STEPS=2000 VAL_TRIALS=0 GIFS=0 ZERO_BASELINE=0 SEEDS=1 TEST=1 GEN_FLAGS="--give-up-after 3
 #   --max-attempts 16" (the cap, added after tasks 0-6 were done, stopped task 7 at 16 demos; task 8 given up).
 # The training-states diagnostic (2026-12-07, libero_goal; the 22/100 recipe from a bare machine, co-fine-tuning
-#   cut to 1500 steps to fit one session): NAME=libero_cpu_goal_rerun DEMOS=20 VQGAN_STEPS=1000 EXTRACTOR_STEPS=500
-#   PRETRAIN_STEPS=500 COFINETUNE_STEPS=1500 VAL_TRIALS=5 TRAIN_TRIALS=5 GIFS=0 ZERO_BASELINE=0 SEEDS=1
-#   GEN_FLAGS="--give-up-after 3" (no test).
+#   cut to 1000 steps and 2 states per task to fit one session): NAME=libero_cpu_goal_rerun DEMOS=20
+#   VQGAN_STEPS=1000 EXTRACTOR_STEPS=500 PRETRAIN_STEPS=500 COFINETUNE_STEPS=1000 VAL_TRIALS=2 TRAIN_TRIALS=2
+#   GIFS=0 ZERO_BASELINE=0 SEEDS=1 GEN_FLAGS="--give-up-after 3" (no test; run as the two evaluations side by
+#   side, OMP_NUM_THREADS=1 and --workers 1 each, after the script's co-fine-tuning).
 set -euo pipefail
 { # the whole script is read before it runs, so editing it during a long run cannot change that run
 cd "$(dirname "$0")/.."
