@@ -5,7 +5,8 @@ extra) each provide, over the pieces here:
 
     get_suite(name) -> Suite      .name, .max_steps, .tasks (Task: .index, .language, .name)
     make_env(suite, task_id, camera_size=128, seed=0) -> env with LIBERO's OffScreenRenderEnv protocol:
-        .set_init_state(i | state), .set_val_state(i), .set_train_state(i), .reset(), .check_success(), .get_state(), .close(),
+        .set_init_state(i | state), .set_val_state(i), .set_train_state(i), .reset(), .check_success(),
+        .get_state(), .close(),
         .step(a, render=True) -> (obs, reward, done, info); obs = LIBERO's dict (images upside down), without
         the images after a step(render=False)
     generate(...)                 expert demonstrations -> data.write_task_file (LIBERO's HDF5 layout)
