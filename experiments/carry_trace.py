@@ -46,18 +46,19 @@ def verdict(trace: list[tuple[float, bool, float]], lifted: float) -> tuple[str,
     return ("opened" if min(before) < 0 else "slipped"), lost
 
 
-def replay(job: dict, record) -> dict:
+def replay(job: dict, record, need_object: bool = True) -> dict:
     """Run one evaluation job as evaluate.py does, calling record(env, action, name of the object to place)
-    after every step -> the episode's result."""
+    after every step -> the episode's result. A goal that places no object (a drawer, a knob) ends the
+    command, or with need_object=False gives record None for the name."""
     import evaluate
     env = evaluate.episode_env(job)
     step = env.step
 
     def traced(action, render=True):
         out = step(action, render=render)
-        if env._placement is None:
+        if env._placement is None and need_object:
             raise SystemExit(f"{job['suite']} task {job['task']}: its goal places no object; nothing to trace")
-        record(env, action, env._placement[0])
+        record(env, action, env._placement[0] if env._placement else None)
         return out
     env.step = traced
     try:

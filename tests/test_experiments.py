@@ -130,6 +130,12 @@ def test_libero_cpu_training_states_diagnostic(tmp_path):
     assert ev == [("val", "5", f"{runs}/cft_s1/eval_val_replan5"),
                   ("train", "5", f"{runs}/cft_s1/eval_train_replan5")], ev
     assert parse_only([c for c in cmds if c[:2] == ["python", "evaluate.py"]]) == []
+    # DIVERGENCE=1: each of those episodes against the demo of its start state, from the same evaluation
+    cmds = dry_run("libero_cpu.sh", tmp_path, TRAIN_TRIALS="5", DIVERGENCE="1", GIFS="0")
+    div = [c for c in cmds if c[:2] == ["python", "experiments/demo_divergence.py"]]
+    assert [(c[2], arg(c, "--per-task"), arg(c, "--out")) for c in div] == \
+        [(f"{runs}/cft_s1/eval_train", "5", f"{runs}/cft_s1/divergence_train")], div
+    assert parse_only(div) == []
 
 
 def test_libero_cpu_ensemble_of_one_seed_is_refused(tmp_path):
@@ -167,6 +173,27 @@ def test_close_trace_tells_a_weak_first_close_from_the_firm_one():
     assert c["firm_close"] == {"step": 13, "xy_cm": 5.0, "dz_cm": 10.0}
     assert c["first_chunk_gripper"] == [0.2, -0.1, 1.0, 1.0] and c["lowest_dz_cm"] == 2.0
     assert closes(np.array(rows[:10]), 0.5, 10)["firm_close"] is None
+
+
+def test_demo_divergence_finds_where_a_rollout_leaves_its_demo():
+    """experiments/demo_divergence.py's divergence(): evaluation step SETTLED + j is set beside demo step j; a
+    rollout on the demo's path at the demo's pace never leaves it, one drifting 0.5 cm per step leaves it by
+    2 cm after 5 steps and by 5 cm after 11, and its nearest approach to the demo's close is measured."""
+    import numpy as np
+    from experiments.demo_divergence import divergence
+    j = np.arange(40)
+    demo = np.stack([0 * j, 0 * j, 1.2 - 0.01 * np.minimum(j, 30)], 1)          # descends 30 cm, then waits
+    demo_grip = np.where(j >= 30, 1.0, -1.0)                                    # closes at step 30
+    t = np.arange(1, 51)                                                        # 10 settling steps, 40 actions
+    follow = demo[np.clip(t - 10, 0, 39)]
+    grip = np.where(t - 10 - 1 >= 30, 1.0, -1.0)                                # action 30 closes, as the demo's
+    d = divergence(t, grip, follow, demo, demo_grip, 10, 0.5)
+    assert d["leaves_2cm"] is None and d["path_cm"] == 0.0 and d["reach_cm"] == 0.0
+    assert d["close"] == {"step": 30, "demo_step": 30, "from_demo_cm": 0.0}
+    drift = follow + np.stack([0.005 * np.clip(t - 10, 0, None), 0 * t, 0 * t], 1)
+    d = divergence(t, -np.ones(len(t)), drift, demo, demo_grip, 10, 0.5)
+    assert (d["leaves_2cm"], d["leaves_5cm"], d["close"]) == (5, 11, None)
+    assert d["reach_cm"] == 13.4              # at step 24: 12 cm to the side, 6 cm above (sqrt(180))
 
 
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
