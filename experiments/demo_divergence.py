@@ -78,6 +78,35 @@ def task_demos(root: Path, language: str) -> tuple[Path, list]:
     return root, []
 
 
+def report(out: list[dict], title: str, settled: int) -> list[str]:
+    """Markdown lines: one row per episode, then medians over the compared successes and failures."""
+    lines = [f"{title}; steps count after the {settled} settling steps, as the demos do", "",
+             "| task | trial | outcome | demo (start state; hand after settling, mm) | leaves 2 cm at step | leaves 5 cm at step | path cm "
+             "| reach cm | firm close: step (demo's) | cm from the demo's close |", "|---|---|---|---|---|---|---|---|---|---|"]
+    dash = lambda v: "—" if v is None else v
+    for o in out:
+        c = o.get("close")
+        close = ("—", "—") if c is None else (f"{c['step']} ({c['demo_step']})", c["from_demo_cm"])
+        lines.append(f"| {o['task']} | {o['trial']} | {o['outcome']}{'' if o['reproduced'] else ' (NOT reproduced)'} "
+                     f"| {o.get('demo', 'no demo')} ({o.get('match', '—')}; {o.get('hand_start_mm', '—')}) | {dash(o.get('leaves_2cm'))} "
+                     f"| {dash(o.get('leaves_5cm'))} | {dash(o.get('path_cm'))} | {dash(o.get('reach_cm'))} | {close[0]} "
+                     f"| {close[1]} |")
+    compared = [o for o in out if "path_cm" in o and o["reproduced"]]
+    for name, group in (("successes", [o for o in compared if o["outcome"] == "success"]),
+                        ("failures", [o for o in compared if o["outcome"] != "success"])):
+        med = lambda k: "—" if not [o[k] for o in group if o[k] is not None] else \
+            f"{np.median([o[k] for o in group if o[k] is not None]):.1f}"
+        closed = [o["close"] for o in group if o["close"] is not None]
+        if group:
+            lines += ["", f"{name} ({len(group)} compared, reproduced): leave the demo's hand by 2 cm at a median step "
+                          f"{med('leaves_2cm')} ({sum(o['leaves_2cm'] is None for o in group)} never), by 5 cm at "
+                          f"{med('leaves_5cm')} ({sum(o['leaves_5cm'] is None for o in group)} never); path {med('path_cm')} "
+                          f"cm; nearest approach to the demo's close {med('reach_cm')} cm; "
+                          f"{len(group) - len(closed)} never close firmly, "
+                          f"{sum(c['step'] < c['demo_step'] for c in closed)} close before their demo's close step"]
+    return lines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("eval_dir", type=Path, help="an evaluate.py --init-states train output directory")
@@ -137,30 +166,8 @@ def main(argv=None):
             out.append(row)
             bar.update(1)
     evaluate.close_envs()
-    lines = [f"Divergence from the demos of {len(out)} episodes of {args.eval_dir} (demos: {args.demos}); steps count "
-             f"after the {SETTLED} settling steps, as the demos do", "",
-             "| task | trial | outcome | demo (start state; hand after settling, mm) | leaves 2 cm at step | leaves 5 cm at step | path cm "
-             "| reach cm | firm close: step (demo's) | cm from the demo's close |", "|---|---|---|---|---|---|---|---|---|---|"]
-    dash = lambda v: "—" if v is None else v
-    for o in out:
-        c = o.get("close")
-        close = ("—", "—") if c is None else (f"{c['step']} ({c['demo_step']})", c["from_demo_cm"])
-        lines.append(f"| {o['task']} | {o['trial']} | {o['outcome']}{'' if o['reproduced'] else ' (NOT reproduced)'} "
-                     f"| {o.get('demo', 'no demo')} ({o.get('match', '—')}; {o.get('hand_start_mm', '—')}) | {dash(o.get('leaves_2cm'))} "
-                     f"| {dash(o.get('leaves_5cm'))} | {dash(o.get('path_cm'))} | {dash(o.get('reach_cm'))} | {close[0]} "
-                     f"| {close[1]} |")
-    compared = [o for o in out if "path_cm" in o]
-    for name, group in (("successes", [o for o in compared if o["outcome"] == "success"]),
-                        ("failures", [o for o in compared if o["outcome"] != "success"])):
-        med = lambda k: "—" if not [o[k] for o in group if o[k] is not None] else \
-            f"{np.median([o[k] for o in group if o[k] is not None]):.1f}"
-        if group:
-            lines += ["", f"{name} ({len(group)} compared): leave the demo's hand by 2 cm at a median step "
-                          f"{med('leaves_2cm')} ({sum(o['leaves_2cm'] is None for o in group)} never), by 5 cm at "
-                          f"{med('leaves_5cm')} ({sum(o['leaves_5cm'] is None for o in group)} never); path {med('path_cm')} "
-                          f"cm; nearest approach to the demo's close {med('reach_cm')} cm; "
-                          f"{sum(o['close'] is None for o in group)} never close firmly"]
-    write_outputs(args.out, "demo_divergence", out, lines)
+    title = f"Divergence from the demos of {len(out)} episodes of {args.eval_dir} (demos: {args.demos})"
+    write_outputs(args.out, "demo_divergence", out, report(out, title, SETTLED))
 
 
 if __name__ == "__main__":
