@@ -20,8 +20,8 @@
 # Knobs: DEMOS (50 per task), VAL_TRIALS (5; 0 = none), TRIALS (10), SEEDS ("1"), VQGAN_STEPS, EXTRACTOR_STEPS,
 #   PRETRAIN_STEPS, COFINETUNE_STEPS, VLA_FLAGS ("--tiny --width 256"), CFT_FLAGS ("--proprio"), DATA, RUNS,
 #   WORKERS (2), TEST, SUBSET, VARIANTS, TRAIN_TRIALS (0; N: also the demos' own start states 0..N-1, a
-#   diagnostic of success where the policy was trained, evaluate.py --init-states train; with DIVERGENCE=1 also
-#   experiments/demo_divergence.py on those episodes: where each leaves its demo), NAME (libero_cpu_<suite>: results/$NAME, runs/$NAME), GIFS (1),
+#   diagnostic of success where the policy was trained, evaluate.py --init-states train; DIVERGENCE (0; N: then
+#   experiments/demo_divergence.py on the first N of those episodes per task: where each leaves its demo), NAME (libero_cpu_<suite>: results/$NAME, runs/$NAME), GIFS (1),
 #   ZERO_BASELINE (1; 0 where the same states' baseline is committed already), EVAL_FLAGS (the evaluation
 #   flags of validation and test, chosen on validation; VARIANTS compares against the run without them), GEN_FLAGS (more `envs.libero generate`
 #   flags, e.g. "--give-up-after 3" where a task the expert fails would cost 10 long episodes).
@@ -146,10 +146,10 @@ for seed in $SEEDS; do
   if [ "${TRAIN_TRIALS:-0}" -gt 0 ]; then   # a diagnostic: the demos' own start states (attempts 0..N-1; held-out
     stamp "training states seed $seed"      # demos are every 10th, so N <= 9 are all trained on where attempts succeeded)
     evaluate "$out" train "$TRAIN_TRIALS" "$TAG" "${EV[@]}"
-    if [ "${DIVERGENCE:-0}" = 1 ]; then     # and where each of those rollouts leaves the demo of its start state
-      div="$out/divergence_train${TAG:+_$TAG}"
+    if [ "${DIVERGENCE:-0}" -gt 0 ]; then   # and where the first N of those rollouts per task leave the demo of
+      div="$out/divergence_train${TAG:+_$TAG}"   # their start state (about 1 min per episode on 2 cores)
       done_ "$div/demo_divergence.md" || run python experiments/demo_divergence.py "$out/eval_train${TAG:+_$TAG}" \
-          --demos "$DATA" --per-task "$TRAIN_TRIALS" --out "$div"
+          --demos "$DATA" --per-task "$DIVERGENCE" --out "$div"
       for f in demo_divergence.md demo_divergence.json; do keep "$div/$f" "$(basename "$out")_train${TAG:+_$TAG}_divergence"; done
     fi
   fi

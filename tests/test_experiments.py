@@ -130,11 +130,11 @@ def test_libero_cpu_training_states_diagnostic(tmp_path):
     assert ev == [("val", "5", f"{runs}/cft_s1/eval_val_replan5"),
                   ("train", "5", f"{runs}/cft_s1/eval_train_replan5")], ev
     assert parse_only([c for c in cmds if c[:2] == ["python", "evaluate.py"]]) == []
-    # DIVERGENCE=1: each of those episodes against the demo of its start state, from the same evaluation
-    cmds = dry_run("libero_cpu.sh", tmp_path, TRAIN_TRIALS="5", DIVERGENCE="1", GIFS="0")
+    # DIVERGENCE=2: the first 2 of those episodes per task against the demo of each one's start state
+    cmds = dry_run("libero_cpu.sh", tmp_path, TRAIN_TRIALS="5", DIVERGENCE="2", GIFS="0")
     div = [c for c in cmds if c[:2] == ["python", "experiments/demo_divergence.py"]]
     assert [(c[2], arg(c, "--per-task"), arg(c, "--out")) for c in div] == \
-        [(f"{runs}/cft_s1/eval_train", "5", f"{runs}/cft_s1/divergence_train")], div
+        [(f"{runs}/cft_s1/eval_train", "2", f"{runs}/cft_s1/divergence_train")], div
     assert parse_only(div) == []
 
 
