@@ -20,6 +20,9 @@ SETTLED + j is set beside demo step j (both: the hand after j actions). Per epis
   reach cm        over the same steps, the hand's nearest approach to where the demo first closed
   close           the policy's first firm close (>= envs.libero.env.FIRM_CLOSE) against the demo's first close
                   (gripper > 0): the step of each, and the hand's distance (cm) from where the demo closed
+  follows task    the task whose demos' approaches (up to their first close) the policy's approach lies nearest
+                  (mean distance to the nearest point, cm), beside its own task's: another task's means the
+                  rollout went where that instruction leads (tasks that approach the same object tie)
 Needs the real-LIBERO extra (requirements-libero.txt); about 1 min per episode on 2 cores.
 """
 from __future__ import annotations
@@ -50,9 +53,8 @@ def divergence(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, demo_hand: np.
     closes = np.flatnonzero(demo_grip > 0)
     jc = int(closes[0]) if closes.size else len(demo_hand) - 1       # the demo's first close (obs jc: the hand then)
     firm = np.flatnonzero((grip >= firm) & (t > settled))
-    before = slice(None, firm[0] if firm.size else len(t))            # the approach: up to the policy's own close
     path = demo_hand[:jc + 1]                                         # (jc+1, 3) the demo's approach
-    mine = hand[before][t[before] > settled]
+    mine = approach(t, grip, hand, settled, firm_at=firm[0] if firm.size else None)
     path_cm = (100 * np.linalg.norm(mine[:, None] - path[None], axis=2).min(axis=1).max()) if len(mine) else None
     reach_cm = 100 * np.linalg.norm(mine - demo_hand[jc], axis=1).min() if len(mine) else None
     close = None
@@ -64,6 +66,31 @@ def divergence(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, demo_hand: np.
     return {"leaves_2cm": first_over(2.0), "leaves_5cm": first_over(5.0),
             "path_cm": None if path_cm is None else round(float(path_cm), 1),
             "reach_cm": None if reach_cm is None else round(float(reach_cm), 1), "close": close}
+
+
+def approach(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, settled: int, firm: float | None = None,
+             firm_at: int | None = None) -> np.ndarray:
+    """The hand (n, 3) after each action from settling up to the first firm close command (`firm`, or its
+    index `firm_at`; the whole rollout when there is none): the approach."""
+    if firm_at is None and firm is not None:
+        closes = np.flatnonzero((grip >= firm) & (t > settled))
+        firm_at = closes[0] if closes.size else None
+    before = slice(None, len(t) if firm_at is None else firm_at)
+    return hand[before][t[before] > settled]
+
+
+def demo_approach(demo_hand: np.ndarray, demo_grip: np.ndarray) -> np.ndarray:
+    """A demo's hand (obs) up to its first close (gripper > 0), that step included: its approach."""
+    closes = np.flatnonzero(demo_grip > 0)
+    return demo_hand[:(int(closes[0]) if closes.size else len(demo_hand) - 1) + 1]
+
+
+def nearest_task(mine: np.ndarray, approaches: dict) -> dict:
+    """Which task's demos an approach follows: {task: [demo approaches (J, 3)]} -> per task the mean distance
+    (cm) from the hand to the nearest point of that task's nearest demo approach, and the task nearest."""
+    cm = {task: round(float(min(100 * np.linalg.norm(mine[:, None] - a[None], axis=2).min(axis=1).mean()
+                                for a in paths)), 1) for task, paths in approaches.items() if paths and len(mine)}
+    return {"follows": min(cm, key=cm.get) if cm else None, "mean_cm": cm}
 
 
 def task_demos(root: Path, language: str) -> tuple[Path, list]:
@@ -82,15 +109,20 @@ def report(out: list[dict], title: str, settled: int) -> list[str]:
     """Markdown lines: one row per episode, then medians over the compared successes and failures."""
     lines = [f"{title}; steps count after the {settled} settling steps, as the demos do", "",
              "| task | trial | outcome | demo (start state; hand after settling, mm) | leaves 2 cm at step | leaves 5 cm at step | path cm "
-             "| reach cm | firm close: step (demo's) | cm from the demo's close |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| reach cm | firm close: step (demo's) | cm from the demo's close | follows task (cm; own task's cm) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     dash = lambda v: "—" if v is None else v
+
+    def follows(o):
+        cm = {int(k): v for k, v in (o.get("mean_cm") or {}).items()}
+        return "—" if o.get("follows") is None else f"{o['follows']} ({cm[int(o['follows'])]}; {cm.get(o['task'], '—')})"
     for o in out:
         c = o.get("close")
         close = ("—", "—") if c is None else (f"{c['step']} ({c['demo_step']})", c["from_demo_cm"])
         lines.append(f"| {o['task']} | {o['trial']} | {o['outcome']}{'' if o['reproduced'] else ' (NOT reproduced)'} "
                      f"| {o.get('demo', 'no demo')} ({o.get('match', '—')}; {o.get('hand_start_mm', '—')}) | {dash(o.get('leaves_2cm'))} "
                      f"| {dash(o.get('leaves_5cm'))} | {dash(o.get('path_cm'))} | {dash(o.get('reach_cm'))} | {close[0]} "
-                     f"| {close[1]} |")
+                     f"| {close[1]} | {follows(o)} |")
     compared = [o for o in out if "path_cm" in o and o["reproduced"]]
     for name, group in (("successes", [o for o in compared if o["outcome"] == "success"]),
                         ("failures", [o for o in compared if o["outcome"] != "success"])):
@@ -103,7 +135,9 @@ def report(out: list[dict], title: str, settled: int) -> list[str]:
                           f"{med('leaves_5cm')} ({sum(o['leaves_5cm'] is None for o in group)} never); path {med('path_cm')} "
                           f"cm; nearest approach to the demo's close {med('reach_cm')} cm; "
                           f"{len(group) - len(closed)} never close firmly, "
-                          f"{sum(c['step'] < c['demo_step'] for c in closed)} close before their demo's close step"]
+                          f"{sum(c['step'] < c['demo_step'] for c in closed)} close before their demo's close step; "
+                          f"{sum(o.get('follows') not in (None, o['task']) for o in group)} approach nearer another "
+                          f"task's demos than their own"]
     return lines
 
 
@@ -138,6 +172,9 @@ def main(argv=None):
     from envs.libero.env import FIRM_CLOSE, SETTLED
     evaluate._init_worker(info["policy"], s.get("replan"), args.threads, s.get("history"), s.get("decoding", "free"))
     language = {t["task"]: t["instruction"] for t in info["per_task"]}
+    # every task's demo approaches: which one does a rollout follow (another task's: the instruction not read)
+    approaches = {task: [demo_approach(d[1], d[2]) for d in task_demos(args.demos, text)[1]]
+                  for task, text in language.items()}
     out = []
     with progress_bar(total=len(wanted), desc="episodes", unit="ep") as bar:
         for e in wanted:
@@ -163,6 +200,8 @@ def main(argv=None):
                 if dist[k] <= args.match:
                     row.update(divergence(trace[:, 0].astype(int), trace[:, 1], trace[:, 2:5], demos[k][1],
                                           demos[k][2], SETTLED, FIRM_CLOSE))
+            mine = approach(trace[:, 0].astype(int), trace[:, 1], trace[:, 2:5], SETTLED, FIRM_CLOSE)
+            row.update(nearest_task(mine, approaches))
             out.append(row)
             bar.update(1)
     evaluate.close_envs()

@@ -194,6 +194,13 @@ def test_demo_divergence_finds_where_a_rollout_leaves_its_demo():
     d = divergence(t, -np.ones(len(t)), drift, demo, demo_grip, 10, 0.5)
     assert (d["leaves_2cm"], d["leaves_5cm"], d["close"]) == (5, 11, None)
     assert d["reach_cm"] == 13.4              # at step 24: 12 cm to the side, 6 cm above (sqrt(180))
+    # which task's demos an approach follows: the drifting one is nearer a demo that drifts the same way
+    from experiments.demo_divergence import approach, demo_approach, nearest_task
+    other = demo + np.stack([0.005 * j, 0 * j, 0 * j], 1)
+    mine = approach(t, -np.ones(len(t)), drift, 10, 0.5)
+    assert len(mine) == 40 and len(demo_approach(demo, demo_grip)) == 31
+    n = nearest_task(mine, {0: [demo_approach(demo, demo_grip)], 1: [demo_approach(other, demo_grip)], 2: []})
+    assert n["follows"] == 1 and set(n["mean_cm"]) == {0, 1} and n["mean_cm"][1] < n["mean_cm"][0]
 
 
 def test_the_parse_check_catches_a_bad_flag(tmp_path):
