@@ -1,7 +1,8 @@
 """Where the closed loop leaves its demonstration: re-run an evaluation of the demos' own start states
 (evaluate.py --init-states train; evaluate.py is deterministic, so the same policy and start state give the
 same rollout) with a per-step trace of the hand and the gripper command, and set each episode against the
-demo recorded from that start state (docs/results.md, "The demonstrations' own start states").
+demo recorded from that start state (docs/results.md, "At 2000 steps, and where the rollouts leave their
+demos").
 
     python experiments/demo_divergence.py runs/libero_cpu_goal_rerun/cft_s1_c2000/eval_train \\
         --demos data/libero_goal_gen20 --per-task 1 --out results/libero_cpu_goal_rerun/cft_s1_c2000_divergence
@@ -10,8 +11,8 @@ The demos start at the placement; the evaluation first waits SETTLED no-op steps
 SETTLED + j is set beside demo step j (both: the hand after j actions). Per episode:
   demo            the demo of the task's file whose start state (its init_state) is nearest the episode's,
                   and the largest difference over the state (mm, or mrad for a joint: 0 where the demo was
-                  recorded from it; a start state with no demo, e.g. an attempt the expert failed, shows a large one and is
-                  not compared); the hand after settling, from the demo's first hand position (mm)
+                  recorded from it; a start state with no demo, e.g. an attempt the expert failed, shows a
+                  large one and is not compared); the hand after settling, from the demo's first hand (mm)
   leaves 2/5 cm   the first step (after settling) at which the hand is more than 2 / 5 cm from the demo's
                   hand at the same step (— when never, within the shorter of the two)
   path cm         the largest distance from the hand to the nearest point of the demo's path up to the
@@ -50,11 +51,10 @@ def divergence(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, demo_hand: np.
     def first_over(cm):
         over = np.flatnonzero(same & (gap > cm))
         return int(t[over[0]] - settled) if over.size else None
-    closes = np.flatnonzero(demo_grip > 0)
-    jc = int(closes[0]) if closes.size else len(demo_hand) - 1       # the demo's first close (obs jc: the hand then)
+    path = demo_approach(demo_hand, demo_grip)                        # (jc+1, 3) the demo's approach
+    jc = len(path) - 1                                                # its first close (obs jc: the hand then)
+    mine = approach(t, grip, hand, settled, firm)                     # (n, 3) the rollout's
     firm = np.flatnonzero((grip >= firm) & (t > settled))
-    path = demo_hand[:jc + 1]                                         # (jc+1, 3) the demo's approach
-    mine = approach(t, grip, hand, settled, firm_at=firm[0] if firm.size else None)
     path_cm = (100 * np.linalg.norm(mine[:, None] - path[None], axis=2).min(axis=1).max()) if len(mine) else None
     reach_cm = 100 * np.linalg.norm(mine - demo_hand[jc], axis=1).min() if len(mine) else None
     close = None
@@ -68,14 +68,11 @@ def divergence(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, demo_hand: np.
             "reach_cm": None if reach_cm is None else round(float(reach_cm), 1), "close": close}
 
 
-def approach(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, settled: int, firm: float | None = None,
-             firm_at: int | None = None) -> np.ndarray:
-    """The hand (n, 3) after each action from settling up to the first firm close command (`firm`, or its
-    index `firm_at`; the whole rollout when there is none): the approach."""
-    if firm_at is None and firm is not None:
-        closes = np.flatnonzero((grip >= firm) & (t > settled))
-        firm_at = closes[0] if closes.size else None
-    before = slice(None, len(t) if firm_at is None else firm_at)
+def approach(t: np.ndarray, grip: np.ndarray, hand: np.ndarray, settled: int, firm: float) -> np.ndarray:
+    """The hand (n, 3) after each action from settling up to the first close command >= `firm` (the whole
+    rollout when there is none): the approach."""
+    closes = np.flatnonzero((grip >= firm) & (t > settled))
+    before = slice(None, closes[0] if closes.size else len(t))
     return hand[before][t[before] > settled]
 
 
