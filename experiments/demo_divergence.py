@@ -90,16 +90,16 @@ def nearest_task(mine: np.ndarray, approaches: dict) -> dict:
     return {"follows": min(cm, key=cm.get) if cm else None, "mean_cm": cm}
 
 
-def task_demos(root: Path, language: str) -> tuple[Path, list]:
-    """The demo file of the task with instruction `language` under root -> [(key, hand (J, 3), gripper (J,),
-    the start state (1 + nq + nv,))]."""
+def task_demos(root: Path, language: str) -> list:
+    """The demos of the task with instruction `language` under root -> [(key, hand (J, 3), gripper (J,),
+    the start state (1 + nq + nv,))]; [] when the task has no demo file."""
     import h5py
     for f in sorted(root.glob("**/*_demo.hdf5")):
         if f.name == language.replace(" ", "_") + "_demo.hdf5":
             with h5py.File(f, "r") as h:
-                return f, [(k, h["data"][k]["obs"]["ee_pos"][:], h["data"][k]["actions"][:, -1],
-                            h["data"][k].attrs["init_state"]) for k in h["data"]]
-    return root, []
+                return [(k, h["data"][k]["obs"]["ee_pos"][:], h["data"][k]["actions"][:, -1],
+                         h["data"][k].attrs["init_state"]) for k in h["data"]]
+    return []
 
 
 def report(out: list[dict], title: str, settled: int) -> list[str]:
@@ -169,9 +169,9 @@ def main(argv=None):
     from envs.libero.env import FIRM_CLOSE, SETTLED
     evaluate._init_worker(info["policy"], s.get("replan"), args.threads, s.get("history"), s.get("decoding", "free"))
     language = {t["task"]: t["instruction"] for t in info["per_task"]}
+    demos_of = {task: task_demos(args.demos, text) for task, text in language.items()}   # read once
     # every task's demo approaches: which one does a rollout follow (another task's: the instruction not read)
-    approaches = {task: [demo_approach(d[1], d[2]) for d in task_demos(args.demos, text)[1]]
-                  for task, text in language.items()}
+    approaches = {task: [demo_approach(d[1], d[2]) for d in demos] for task, demos in demos_of.items()}
     out = []
     with progress_bar(total=len(wanted), desc="episodes", unit="ep") as bar:
         for e in wanted:
@@ -182,7 +182,7 @@ def main(argv=None):
             r = replay(job, lambda env, action, _: rows.append((env._t, float(np.asarray(action, float)[-1]),
                                                                  *env.eef_pos())), need_object=False)
             trace = np.array(rows)                                     # (T, 5) step, gripper, hand xyz
-            f, demos = task_demos(args.demos, language[e["task"]])
+            demos = demos_of[e["task"]]
             row = {"task": e["task"], "trial": e["trial"], "outcome": "success" if r["success"] else r.get("failure_mode"),
                    "reproduced": all(r[k] == e[k] for k in ("success", "steps", "failure_mode"))}
             if demos:
